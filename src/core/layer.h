@@ -1,0 +1,101 @@
+/* layer.h - the common face of every layer.
+ *
+ * A layer is a small struct (type, shapes, buffers, which layers it reads)
+ * plus a pointer to its ops table and to per-type parameters that only its
+ * own file knows.  Each layer type lives in src/layers/<type>.c and exports
+ * one ecn_layer_ops.
+ */
+#ifndef ECN_LAYER_H
+#define ECN_LAYER_H
+
+#include <stdio.h>
+
+#include "../ecnet.h"
+#include "cfg.h"
+#include "pool.h"
+
+#define ECN_MAX_SOURCES 16
+
+typedef struct ecn_layer ecn_layer;
+typedef struct ecn_layer_ops ecn_layer_ops;
+
+/* What a layer's make() may look at while the network is being built. */
+typedef struct ecn_build {
+    const ecn_layer *layers; /* the layers made so far: [0, index) */
+    int index;               /* this layer's position */
+    ecn_shape input;         /* output shape of the previous layer (or the net input) */
+    ecn_shape net_input;     /* the [net] section's input */
+    int batch;
+} ecn_build;
+
+/* What a layer's forward() gets besides its inputs. */
+typedef struct ecn_ctx {
+    ecn_pool *pool;
+    float *const *scratch; /* one buffer per pool thread, scratch_floats each */
+    size_t scratch_floats;
+    int train;
+} ecn_ctx;
+
+/* Darknet .weights file being read or written (see src/core/weights.c). */
+typedef struct ecn_wfile ecn_wfile;
+int ecn_wfile_read(ecn_wfile *wf, float *dst, size_t n, const char *what);
+int ecn_wfile_write(ecn_wfile *wf, const float *src, size_t n);
+int ecn_wfile_transposed(const ecn_wfile *wf); /* old files with transposed connected weights */
+
+struct ecn_layer_ops {
+    const char *name; /* section name */
+    /* Read options, set out shape and sources, allocate parameters.  Errors
+     * go through o (they name the cfg line). */
+    int (*make)(ecn_layer *l, ecn_opts *o, const ecn_build *b);
+    /* in[k] is the output of sources[k] (or the network input). */
+    void (*forward)(ecn_layer *l, const float *const *in, const ecn_ctx *ctx);
+    double (*flops)(const ecn_layer *l);                 /* optional */
+    size_t (*scratch_floats)(const ecn_layer *l);        /* optional: per-thread scratch */
+    int (*load)(ecn_layer *l, ecn_wfile *wf);            /* optional */
+    int (*save)(const ecn_layer *l, ecn_wfile *wf);      /* optional */
+    void (*randomize)(ecn_layer *l, unsigned long long *rng); /* optional */
+    void (*fold_batchnorm)(ecn_layer *l);                /* optional */
+    void (*describe)(const ecn_layer *l, char *buf, size_t n); /* optional: "32 3 x 3 / 1" */
+    size_t (*param_count)(const ecn_layer *l);           /* optional */
+    void (*destroy)(ecn_layer *l);                       /* optional: free params */
+    /* Detector heads: decode boxes (see src/detect/). */
+    int (*detections)(const ecn_layer *l, const float *out, const ecn_detect_opts *opts,
+                      ecn_shape net_input, ecn_detection *dets, int max);
+    int (*max_detections)(const ecn_layer *l);
+};
+
+struct ecn_layer {
+    const ecn_layer_ops *ops;
+    int index;       /* position in the network */
+    int line;        /* line of the section header in the cfg */
+    int batch;
+    ecn_shape in;    /* shape of sources[0]'s output (per image) */
+    ecn_shape out;   /* shape of this layer's output (per image) */
+    int n_sources;   /* layers read: -1 is the network input */
+    int sources[ECN_MAX_SOURCES];
+    int in_place;    /* output aliases sources[0]'s output (no copy) */
+    int keep_output; /* the output must survive the whole forward pass */
+    float *output;   /* batch * out floats, placed by the memory planner */
+    void *p;         /* per-type parameters, owned by the layer's file */
+};
+
+static inline size_t ecn_layer_outputs(const ecn_layer *l) { return ecn_shape_size(l->out); }
+static inline size_t ecn_layer_inputs(const ecn_layer *l) { return ecn_shape_size(l->in); }
+
+/* Registry of layer types (src/layers/registry.c). */
+const ecn_layer_ops *ecn_layer_ops_find(const char *section_name);
+
+/* Deterministic PRNG for parameter initialisation (splitmix64). */
+static inline unsigned long long ecn_rng_next(unsigned long long *s)
+{
+    unsigned long long z = (*s += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+static inline float ecn_rng_uniform(unsigned long long *s) /* [0,1) */
+{
+    return (float)((ecn_rng_next(s) >> 40) * (1.0 / 16777216.0));
+}
+
+#endif

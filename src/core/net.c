@@ -1,0 +1,419 @@
+/* net.c - building a network from a cfg, planning its memory, running it.
+ *
+ * Building: the first section must be [net]; every following section becomes
+ * a layer whose ops table comes from the registry.  Each layer reads its own
+ * options; an option nobody read becomes a warning (usually a typo).
+ *
+ * Memory: at inference only a few activations are alive at once.  A layer's
+ * output lives from its own step to the last layer that reads it, so outputs
+ * are packed into one arena of reusable slots, assigned greedily in layer
+ * order.  Detector heads and the last layer keep their output to the end.
+ */
+#include "net.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../cpu/gemm.h"
+#include "error.h"
+
+/* ---- the [net] section ---------------------------------------------- */
+
+static ecn_lr_policy parse_policy(ecn_opts *o)
+{
+    static const struct {
+        const char *name;
+        ecn_lr_policy p;
+    } names[] = {{"constant", ECN_POLICY_CONSTANT}, {"step", ECN_POLICY_STEP},
+                 {"steps", ECN_POLICY_STEPS},       {"poly", ECN_POLICY_POLY},
+                 {"exp", ECN_POLICY_EXP},           {"sigmoid", ECN_POLICY_SIG},
+                 {"random", ECN_POLICY_RANDOM}};
+    const char *s = ecn_opt_str(o, "policy", "constant");
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(s, names[i].name) == 0) return names[i].p;
+    ecn_opt_fail(o, "policy", "expected constant, step, steps, poly, exp, sigmoid or random");
+    return ECN_POLICY_CONSTANT;
+}
+
+static void parse_train_params(ecn_opts *o, ecn_train_params *t)
+{
+    t->batch = ecn_opt_int_range(o, "batch", 1, 1, 1 << 20);
+    t->subdivisions = ecn_opt_int_range(o, "subdivisions", 1, 1, 1 << 20);
+    t->time_steps = ecn_opt_int_range(o, "time_steps", 1, 1, 1 << 20);
+    t->learning_rate = ecn_opt_float(o, "learning_rate", .001f);
+    t->momentum = ecn_opt_float(o, "momentum", .9f);
+    t->decay = ecn_opt_float(o, "decay", .0001f);
+    t->adam = ecn_opt_int(o, "adam", 0);
+    t->b1 = ecn_opt_float(o, "B1", .9f);
+    t->b2 = ecn_opt_float(o, "B2", .999f);
+    t->eps = ecn_opt_float(o, "eps", .0000001f);
+    t->policy = parse_policy(o);
+    t->burn_in = ecn_opt_int(o, "burn_in", 0);
+    t->power = ecn_opt_float(o, "power", 4);
+    t->step = ecn_opt_int(o, "step", 1);
+    t->scale = ecn_opt_float(o, "scale", 1);
+    t->gamma = ecn_opt_float(o, "gamma", 1);
+    t->max_batches = ecn_opt_int(o, "max_batches", 0);
+    t->n_steps = ecn_opt_ints(o, "steps", t->steps, ECN_MAX_STEPS);
+    int n_scales = ecn_opt_floats(o, "scales", t->scales, ECN_MAX_STEPS);
+    if (!o->failed && t->policy == ECN_POLICY_STEPS && n_scales != t->n_steps)
+        ecn_opt_fail(o, "scales", "expected as many scales as steps (%d)", t->n_steps);
+    t->angle = ecn_opt_float(o, "angle", 0);
+    t->aspect = ecn_opt_float(o, "aspect", 1);
+    t->saturation = ecn_opt_float(o, "saturation", 1);
+    t->exposure = ecn_opt_float(o, "exposure", 1);
+    t->hue = ecn_opt_float(o, "hue", 0);
+    t->jitter = ecn_opt_float(o, "jitter", 0);
+    t->center = ecn_opt_int(o, "center", 0);
+    t->flip = ecn_opt_int(o, "flip", 1);
+    /* Read by Darknet, used by its training loop only. */
+    ecn_opt_int(o, "random", 0);
+    ecn_opt_int(o, "notruth", 0);
+    ecn_opt_int(o, "clip", 0);
+    ecn_opt_float(o, "max_ratio", 0);
+    ecn_opt_float(o, "min_ratio", 0);
+}
+
+static int parse_net_section(ecn_net *net, ecn_opts *o, const ecn_load_opts *lo)
+{
+    if (strcmp(o->sec->name, "net") != 0 && strcmp(o->sec->name, "network") != 0)
+        return ecn_opt_fail(o, NULL, "the first section must be [net], got [%s]", o->sec->name);
+    parse_train_params(o, &net->train);
+    int w = ecn_opt_int_range(o, "width", 0, 0, 1 << 16);
+    int h = ecn_opt_int_range(o, "height", 0, 0, 1 << 16);
+    int c = ecn_opt_int_range(o, "channels", 0, 0, 1 << 16);
+    int inputs = ecn_opt_int_range(o, "inputs", w * h * c, 0, 1 << 30);
+    net->train.max_crop = ecn_opt_int(o, "max_crop", w * 2);
+    net->train.min_crop = ecn_opt_int(o, "min_crop", w);
+    if (o->failed) return -1;
+    if (lo && lo->width > 0) w = lo->width;
+    if (lo && lo->height > 0) h = lo->height;
+    if (w && h && c) net->input = (ecn_shape){c, h, w};
+    else if (inputs > 0) net->input = (ecn_shape){inputs, 1, 1};
+    else
+        return ecn_opt_fail(o, NULL, "expected width, height and channels (or inputs) in [net]");
+    if ((double)ecn_shape_size(net->input) > (double)(1 << 30))
+        return ecn_opt_fail(o, NULL, "input of %dx%dx%d is too large", w, h, c);
+    net->batch = lo && lo->batch > 0 ? lo->batch : 1;
+    return 0;
+}
+
+/* ---- layers --------------------------------------------------------- */
+
+static int add_warning(ecn_net *net, const char *msg)
+{
+    char **w = realloc(net->warnings, (size_t)(net->n_warnings + 1) * sizeof *w);
+    if (!w) return -1;
+    net->warnings = w;
+    w[net->n_warnings] = strdup(msg);
+    if (w[net->n_warnings]) net->n_warnings++;
+    return 0;
+}
+
+static void warn_unused(ecn_net *net, const ecn_cfg *cfg, const ecn_section *s)
+{
+    for (int i = 0; i < s->n_opts; i++) {
+        if (s->opts[i].used) continue;
+        char msg[512];
+        if (s->opts[i].first_line)
+            snprintf(msg, sizeof msg, "%s:%d: [%s] option '%s' repeats line %d, whose value is used",
+                     cfg->path, s->opts[i].line, s->name, s->opts[i].key, s->opts[i].first_line);
+        else
+            snprintf(msg, sizeof msg, "%s:%d: [%s] option '%s' is not used by this section (typo?)",
+                     cfg->path, s->opts[i].line, s->name, s->opts[i].key);
+        add_warning(net, msg);
+    }
+}
+
+static const char *known_sections(void)
+{
+    return "net, convolutional, connected, maxpool, avgpool, route, shortcut, upsample, reorg, "
+           "softmax, dropout, cost, yolo, region, batchnorm";
+}
+
+static int make_layer(ecn_net *net, const ecn_cfg *cfg, ecn_section *s, int index, ecn_err *err)
+{
+    ecn_layer *l = &net->layers[index];
+    const ecn_layer_ops *ops = ecn_layer_ops_find(s->name);
+    if (!ops)
+        return ecn_fail(err, "%s:%d: unknown section [%s]; expected one of: %s", cfg->path, s->line,
+                        s->name, known_sections());
+    memset(l, 0, sizeof *l);
+    l->ops = ops;
+    l->index = index;
+    l->line = s->line;
+    l->batch = net->batch;
+    l->in = index ? net->layers[index - 1].out : net->input;
+    l->n_sources = 1;
+    l->sources[0] = index - 1;
+    ecn_build b = {net->layers, index, l->in, net->input, net->batch};
+    ecn_opts o = {cfg, s, err, 0};
+    int rc = ops->make(l, &o, &b);
+    if (rc == 0 && o.failed) rc = -1;
+    if (rc == 0 && (l->out.c <= 0 || l->out.h <= 0 || l->out.w <= 0))
+        rc = ecn_fail(err, "%s:%d: [%s] gives an empty output (%d x %d x %d) for input %d x %d x %d",
+                      cfg->path, s->line, s->name, l->out.w, l->out.h, l->out.c, l->in.w, l->in.h,
+                      l->in.c);
+    if (rc == 0 && (double)ecn_shape_size(l->out) * net->batch > (double)(1u << 31))
+        rc = ecn_fail(err, "%s:%d: [%s] output of %d x %d x %d is too large", cfg->path, s->line,
+                      s->name, l->out.w, l->out.h, l->out.c);
+    if (rc) {
+        if (ops->destroy) ops->destroy(l);
+        return -1;
+    }
+    warn_unused(net, cfg, s);
+    return 0;
+}
+
+/* ---- memory plan ---------------------------------------------------- */
+
+/* The slot that physically holds layer i's output (follows in-place chains). */
+static int owner_of(const ecn_net *net, int i)
+{
+    while (i >= 0 && net->layers[i].in_place && net->layers[i].sources[0] >= 0)
+        i = net->layers[i].sources[0];
+    return i;
+}
+
+typedef struct slot {
+    size_t offset, size; /* in floats */
+    int busy_until;      /* last step that reads it */
+} slot;
+
+static int plan_memory(ecn_net *net, ecn_err *err)
+{
+    int n = net->n;
+    int *last_use = calloc((size_t)n, sizeof *last_use);
+    int *slot_of = calloc((size_t)n, sizeof *slot_of);
+    slot *slots = calloc((size_t)n, sizeof *slots);
+    int n_slots = 0, rc = 0;
+    if (!last_use || !slot_of || !slots) {
+        rc = ecn_fail(err, "out of memory planning buffers");
+        goto done;
+    }
+    /* Last reader of each owner's buffer. */
+    for (int i = 0; i < n; i++) last_use[i] = i;
+    for (int i = 0; i < n; i++) {
+        const ecn_layer *l = &net->layers[i];
+        for (int k = 0; k < l->n_sources; k++)
+            if (l->sources[k] >= 0) {
+                int o = owner_of(net, l->sources[k]);
+                if (last_use[o] < i) last_use[o] = i;
+            }
+        if (l->keep_output || i == n - 1) last_use[owner_of(net, i)] = n;
+    }
+    for (int i = 0; i < n; i++) {
+        ecn_layer *l = &net->layers[i];
+        if (owner_of(net, i) != i) continue; /* aliases its source */
+        size_t need = ecn_shape_size(l->out) * (size_t)net->batch;
+        int best = -1;
+        for (int s = 0; s < n_slots; s++) {
+            if (slots[s].busy_until >= i) continue;
+            if (best < 0) best = s;
+            int fits = slots[s].size >= need, best_fits = slots[best].size >= need;
+            if ((fits && (!best_fits || slots[s].size < slots[best].size)) ||
+                (!fits && !best_fits && slots[s].size > slots[best].size))
+                best = s;
+        }
+        if (best < 0) best = n_slots++;
+        if (slots[best].size < need) slots[best].size = need;
+        slots[best].busy_until = last_use[i];
+        slot_of[i] = best;
+    }
+    size_t total = 0;
+    for (int s = 0; s < n_slots; s++) {
+        slots[s].offset = total;
+        total += (slots[s].size + 15) & ~(size_t)15; /* 64-byte aligned slots */
+    }
+    net->arena = aligned_alloc(64, (total ? total : 16) * sizeof(float));
+    if (!net->arena) {
+        rc = ecn_fail(err, "out of memory: %zu MB of activations", total * 4 >> 20);
+        goto done;
+    }
+    memset(net->arena, 0, (total ? total : 16) * sizeof(float));
+    net->arena_floats = total;
+    for (int i = 0; i < n; i++) {
+        int o = owner_of(net, i);
+        net->layers[i].output = o >= 0 ? net->arena + slots[slot_of[o]].offset : NULL;
+        net->layers[i].keep_output = last_use[o] == n;
+    }
+done:
+    free(last_use);
+    free(slot_of);
+    free(slots);
+    return rc;
+}
+
+static int alloc_scratch(ecn_net *net, ecn_err *err)
+{
+    size_t need = 0;
+    for (int i = 0; i < net->n; i++) {
+        const ecn_layer *l = &net->layers[i];
+        size_t s = l->ops->scratch_floats ? l->ops->scratch_floats(l) : 0;
+        if (s > need) need = s;
+    }
+    int threads = ecn_pool_threads(net->pool);
+    net->scratch = calloc((size_t)threads, sizeof *net->scratch);
+    if (!net->scratch) return ecn_fail(err, "out of memory");
+    net->scratch_floats = need;
+    for (int t = 0; t < threads; t++) {
+        net->scratch[t] = aligned_alloc(64, ((need + 15) & ~(size_t)15) * sizeof(float) + 64);
+        if (!net->scratch[t]) return ecn_fail(err, "out of memory: scratch of %zu floats", need);
+    }
+    return 0;
+}
+
+/* ---- building ------------------------------------------------------- */
+
+static int build(ecn_net *net, ecn_cfg *cfg, const ecn_load_opts *lo, ecn_err *err)
+{
+    ecn_opts o = {cfg, &cfg->sections[0], err, 0};
+    if (parse_net_section(net, &o, lo)) return -1;
+    warn_unused(net, cfg, &cfg->sections[0]);
+    net->n = cfg->n_sections - 1;
+    if (net->n == 0) return ecn_fail(err, "%s: no layers after [net]", cfg->path);
+    net->layers = calloc((size_t)net->n, sizeof *net->layers);
+    if (!net->layers) return ecn_fail(err, "out of memory");
+    for (int i = 0; i < net->n; i++) {
+        if (make_layer(net, cfg, &cfg->sections[i + 1], i, err)) {
+            net->n = i; /* only the layers made so far get destroyed */
+            return -1;
+        }
+    }
+    ecn_gemm_init();
+    net->pool = ecn_pool_create(lo ? lo->threads : 0);
+    if (!net->pool) return ecn_fail(err, "cannot start worker threads");
+    if (plan_memory(net, err) || alloc_scratch(net, err)) return -1;
+    return 0;
+}
+
+int ecn_net_from_cfg_text(const char *text, size_t len, const char *name, const ecn_load_opts *opts,
+                          ecn_net **out, ecn_err *err)
+{
+    *out = NULL;
+    ecn_cfg cfg;
+    if (ecn_cfg_parse(text, len, name, &cfg, err)) return -1;
+    ecn_net *net = calloc(1, sizeof *net);
+    if (!net) {
+        ecn_cfg_free(&cfg);
+        return ecn_fail(err, "out of memory");
+    }
+    int rc = build(net, &cfg, opts, err);
+    ecn_cfg_free(&cfg);
+    if (rc) {
+        ecn_net_free(net);
+        return -1;
+    }
+    *out = net;
+    return 0;
+}
+
+int ecn_net_from_cfg(const char *cfg_path, const ecn_load_opts *opts, ecn_net **out, ecn_err *err)
+{
+    *out = NULL;
+    ecn_cfg cfg;
+    if (ecn_cfg_read(cfg_path, &cfg, err)) return -1;
+    ecn_net *net = calloc(1, sizeof *net);
+    if (!net) {
+        ecn_cfg_free(&cfg);
+        return ecn_fail(err, "out of memory");
+    }
+    int rc = build(net, &cfg, opts, err);
+    ecn_cfg_free(&cfg);
+    if (rc) {
+        ecn_net_free(net);
+        return -1;
+    }
+    *out = net;
+    return 0;
+}
+
+void ecn_net_free(ecn_net *net)
+{
+    if (!net) return;
+    for (int i = 0; i < net->n; i++)
+        if (net->layers[i].ops && net->layers[i].ops->destroy) net->layers[i].ops->destroy(&net->layers[i]);
+    free(net->layers);
+    if (net->scratch)
+        for (int t = 0; t < ecn_pool_threads(net->pool); t++) free(net->scratch[t]);
+    free(net->scratch);
+    ecn_pool_free(net->pool);
+    free(net->arena);
+    for (int i = 0; i < net->n_warnings; i++) free(net->warnings[i]);
+    free(net->warnings);
+    free(net);
+}
+
+/* ---- running -------------------------------------------------------- */
+
+const float *ecn_net_forward(ecn_net *net, const float *input, ecn_layer_hook hook, void *user)
+{
+    ecn_ctx ctx = {net->pool, net->scratch, net->scratch_floats, 0};
+    for (int i = 0; i < net->n; i++) {
+        ecn_layer *l = &net->layers[i];
+        const float *in[ECN_MAX_SOURCES];
+        for (int k = 0; k < l->n_sources; k++)
+            in[k] = l->sources[k] < 0 ? input : net->layers[l->sources[k]].output;
+        l->ops->forward(l, in, &ctx);
+        if (hook) hook(user, i, l->output, ecn_layer_outputs(l) * (size_t)l->batch);
+    }
+    return net->layers[net->n - 1].output;
+}
+
+void ecn_net_randomize(ecn_net *net, unsigned long long seed)
+{
+    unsigned long long rng = seed;
+    for (int i = 0; i < net->n; i++)
+        if (net->layers[i].ops->randomize) net->layers[i].ops->randomize(&net->layers[i], &rng);
+    net->folded = 0;
+}
+
+void ecn_net_fold_batchnorm(ecn_net *net)
+{
+    for (int i = 0; i < net->n; i++)
+        if (net->layers[i].ops->fold_batchnorm) net->layers[i].ops->fold_batchnorm(&net->layers[i]);
+    net->folded = 1;
+}
+
+/* ---- introspection -------------------------------------------------- */
+
+ecn_shape ecn_net_input_shape(const ecn_net *net) { return net->input; }
+int ecn_net_batch(const ecn_net *net) { return net->batch; }
+int ecn_net_layer_count(const ecn_net *net) { return net->n; }
+int ecn_net_threads(const ecn_net *net) { return ecn_pool_threads(net->pool); }
+int ecn_net_warning_count(const ecn_net *net) { return net->n_warnings; }
+
+const char *ecn_net_warning(const ecn_net *net, int i)
+{
+    return i >= 0 && i < net->n_warnings ? net->warnings[i] : NULL;
+}
+
+void ecn_net_layer_info(const ecn_net *net, int i, ecn_layer_info *info)
+{
+    const ecn_layer *l = &net->layers[i];
+    memset(info, 0, sizeof *info);
+    info->type = l->ops->name;
+    info->line = l->line;
+    info->in = l->in;
+    info->out = l->out;
+    info->flops = l->ops->flops ? l->ops->flops(l) : 0;
+    info->params = l->ops->param_count ? l->ops->param_count(l) : 0;
+    if (l->ops->describe) l->ops->describe(l, info->detail, sizeof info->detail);
+}
+
+const float *ecn_net_layer_output(const ecn_net *net, int i)
+{
+    if (i < 0 || i >= net->n || !net->layers[i].keep_output) return NULL;
+    return net->layers[i].output;
+}
+
+size_t ecn_net_memory_bytes(const ecn_net *net)
+{
+    size_t floats = net->arena_floats + net->scratch_floats * (size_t)ecn_pool_threads(net->pool);
+    for (int i = 0; i < net->n; i++) {
+        const ecn_layer *l = &net->layers[i];
+        if (l->ops->param_count) floats += l->ops->param_count(l);
+    }
+    return floats * sizeof(float);
+}

@@ -1,0 +1,49 @@
+/* net.h - the network: an ordered list of layers and what runs them.
+ *
+ * Internal to the library; users see the opaque ecn_net of ecnet.h.
+ */
+#ifndef ECN_NET_H
+#define ECN_NET_H
+
+#include "layer.h"
+
+#define ECN_MAX_STEPS 32
+
+typedef enum { ECN_POLICY_CONSTANT, ECN_POLICY_STEP, ECN_POLICY_STEPS, ECN_POLICY_POLY,
+               ECN_POLICY_EXP, ECN_POLICY_SIG, ECN_POLICY_RANDOM } ecn_lr_policy;
+
+/* The [net] section's training and augmentation options, as Darknet reads them. */
+typedef struct ecn_train_params {
+    int batch, subdivisions, max_batches, burn_in, time_steps;
+    float learning_rate, momentum, decay, power, gamma, scale;
+    int step;
+    ecn_lr_policy policy;
+    int n_steps;
+    int steps[ECN_MAX_STEPS];
+    float scales[ECN_MAX_STEPS];
+    int adam;
+    float b1, b2, eps;
+    float angle, aspect, saturation, exposure, hue, jitter;
+    int min_crop, max_crop, center, flip;
+} ecn_train_params;
+
+struct ecn_net {
+    ecn_layer *layers;
+    int n;
+    int batch;
+    ecn_shape input;          /* per image */
+    ecn_train_params train;
+    ecn_pool *pool;
+    float **scratch;          /* one per pool thread */
+    size_t scratch_floats;
+    float *arena;             /* activation memory shared by liveness */
+    size_t arena_floats;
+    size_t *offsets;          /* per layer: offset of its output in the arena */
+    char **warnings;
+    int n_warnings;
+    int folded;               /* batch norm folded: weights are for inference only */
+    unsigned char header[12]; /* major, minor, revision of the loaded weights */
+    unsigned long long seen;  /* images seen in training (from the weights file) */
+};
+
+#endif

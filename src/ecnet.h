@@ -1,0 +1,144 @@
+/* ecnet.h - the public interface of libecnet.
+ *
+ * A network is built from a Darknet .cfg file, given weights from a Darknet
+ * .weights file, and run on float32 images in CHW order (channels, then rows,
+ * then columns), batch first.  Every function that can fail returns 0 on
+ * success and -1 on failure, and fills an ecn_err with a message that names
+ * the file, the line and what was expected.  The library never prints and
+ * never exits; two networks can live side by side in one process.
+ */
+#ifndef ECNET_H
+#define ECNET_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors --------------------------------------------------------- */
+
+typedef struct ecn_err {
+    char msg[1024];
+} ecn_err;
+
+/* ---- shapes --------------------------------------------------------- */
+
+typedef struct ecn_shape {
+    int c, h, w; /* one image: channels, rows, columns */
+} ecn_shape;
+
+static inline size_t ecn_shape_size(ecn_shape s)
+{
+    return (size_t)s.c * (size_t)s.h * (size_t)s.w;
+}
+
+/* ---- networks ------------------------------------------------------- */
+
+typedef struct ecn_net ecn_net;
+
+typedef struct ecn_load_opts {
+    int batch;   /* images per forward pass; 0 means 1 */
+    int width;   /* input width override; 0 keeps the cfg's */
+    int height;  /* input height override; 0 keeps the cfg's */
+    int threads; /* worker threads; 0 means one per core */
+} ecn_load_opts;
+
+/* Parse a cfg file and build the network (no weights yet: parameters are
+ * zero until ecn_net_load_weights or ecn_net_randomize). */
+int ecn_net_from_cfg(const char *cfg_path, const ecn_load_opts *opts, ecn_net **out, ecn_err *err);
+/* The same from a cfg held in memory; `name` is used in messages. */
+int ecn_net_from_cfg_text(const char *text, size_t len, const char *name, const ecn_load_opts *opts,
+                          ecn_net **out, ecn_err *err);
+void ecn_net_free(ecn_net *net);
+
+/* Darknet .weights I/O.  Loading checks the file's size against the cfg and
+ * names the layer where a short or long file breaks. */
+int ecn_net_load_weights(ecn_net *net, const char *path, ecn_err *err);
+/* Writes to PATH.tmp, then renames, so a crash never leaves a broken file. */
+int ecn_net_save_weights(const ecn_net *net, const char *path, ecn_err *err);
+/* Deterministic random parameters (He-scaled weights, unit batch norm). */
+void ecn_net_randomize(ecn_net *net, unsigned long long seed);
+/* Fold batch norm into the convolution weights for inference.  After this
+ * the network can no longer save weights (the folded values are not what a
+ * .weights file holds). */
+void ecn_net_fold_batchnorm(ecn_net *net);
+
+/* Warnings found while parsing (options a section does not use, ...). */
+int ecn_net_warning_count(const ecn_net *net);
+const char *ecn_net_warning(const ecn_net *net, int i);
+
+/* ---- running -------------------------------------------------------- */
+
+/* Called after each layer's forward pass with that layer's output (valid
+ * only during the call: buffers are reused by liveness). */
+typedef void (*ecn_layer_hook)(void *user, int layer, const float *output, size_t floats);
+
+/* input: batch * ecn_net_input_shape floats.  Returns the last layer's output. */
+const float *ecn_net_forward(ecn_net *net, const float *input, ecn_layer_hook hook, void *user);
+
+ecn_shape ecn_net_input_shape(const ecn_net *net);
+int ecn_net_batch(const ecn_net *net);
+int ecn_net_layer_count(const ecn_net *net);
+int ecn_net_threads(const ecn_net *net);
+
+/* Layer introspection, for tables and tools. */
+typedef struct ecn_layer_info {
+    const char *type;   /* cfg section name without brackets: "convolutional" */
+    int line;           /* line of the section header in the cfg */
+    ecn_shape in, out;  /* per image */
+    double flops;       /* floating-point operations (multiply and add counted apart) */
+    char detail[64];    /* "32 3 x 3 / 1" and the like */
+    size_t params;      /* number of learnable floats */
+} ecn_layer_info;
+void ecn_net_layer_info(const ecn_net *net, int i, ecn_layer_info *info);
+/* Output of layer i after the last forward pass, or NULL when its buffer was
+ * reused (only detector heads and the last layer are kept). */
+const float *ecn_net_layer_output(const ecn_net *net, int i);
+/* Bytes held by the network: parameters, activation arena, scratch. */
+size_t ecn_net_memory_bytes(const ecn_net *net);
+
+/* ---- images --------------------------------------------------------- */
+
+typedef struct ecn_image {
+    int w, h, c;
+    float *data; /* CHW, values in [0,1] */
+} ecn_image;
+
+int ecn_image_load(const char *path, int channels, ecn_image *out, ecn_err *err);
+void ecn_image_free(ecn_image *im);
+int ecn_image_resize(const ecn_image *im, int w, int h, ecn_image *out, ecn_err *err);
+int ecn_image_letterbox(const ecn_image *im, int w, int h, ecn_image *out, ecn_err *err);
+int ecn_image_save_png(const ecn_image *im, const char *path, ecn_err *err);
+
+/* ---- detection ------------------------------------------------------ */
+
+typedef struct ecn_box {
+    float x, y, w, h; /* centre and size, relative to the image (0..1) */
+} ecn_box;
+
+typedef struct ecn_detection {
+    ecn_box box;
+    float objectness;
+    int classes;
+    float *prob; /* classes entries; 0 where below the threshold */
+} ecn_detection;
+
+typedef struct ecn_detect_opts {
+    float thresh;      /* class probability threshold (Darknet: 0.5) */
+    float hier_thresh; /* Darknet's hierarchical threshold (0.5) */
+    float nms;         /* IoU above which the weaker box is dropped (0.45); 0 disables */
+    int image_w, image_h; /* size of the original image (to undo the letterbox) */
+    int letterboxed;   /* the input was letterboxed (1) or plainly resized (0) */
+} ecn_detect_opts;
+
+/* Decode every [yolo]/[region] layer's output after a forward pass, undo the
+ * letterbox, and apply Darknet's per-class NMS.  *dets is allocated. */
+int ecn_net_detections(const ecn_net *net, const ecn_detect_opts *opts, ecn_detection **dets,
+                       int *count, ecn_err *err);
+void ecn_detections_free(ecn_detection *dets, int count);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,49 @@
+/* ecnet.c - the ecnet command: dispatches to one file per sub-command. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cmd_info(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
+int cmd_detect(int argc, char **argv);
+
+static const struct {
+    const char *name;
+    cli_command run;
+    const char *help;
+} commands[] = {
+    {"info", cmd_info, "layer table of a cfg: shapes, BFLOPs, parameters"},
+    {"forward", cmd_forward, "run a network on a tensor or image, write raw float32 outputs"},
+    {"classify", cmd_classify, "top-k classes of an image"},
+    {"detect", cmd_detect, "boxes of a detector on an image, and a PNG with them drawn"},
+    {"bench", cmd_bench, "time the forward pass: ms, GFLOPS, peak memory, per-layer times"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ecnet COMMAND [ARGS...]   (ecnet COMMAND --help for details)\n\n"
+               "ecnet runs Darknet-format networks, and splits them between an edge device\n"
+               "and a cloud server.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "ecnet: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return EXIT_USAGE;
+}
