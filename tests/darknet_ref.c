@@ -42,6 +42,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #define EXIT_USAGE 2
 #define MIN_VARIANCE 1e-4f
@@ -68,7 +70,8 @@ static int usage(void)
           "  darknet_ref image IMG OUT.f32 --width W --height H"
           " [--letterbox]\n"
           "  darknet_ref detect CFG WEIGHTS IMG [--thresh 0.5]"
-          " [--hier 0.5] [--nms 0.45]\n",
+          " [--hier 0.5] [--nms 0.45]\n"
+          "  darknet_ref speed CFG [--width W --height H] [--iters N]\n",
           stderr);
     return EXIT_USAGE;
 }
@@ -173,6 +176,7 @@ typedef struct {
     const char *input;
     int letterbox;
     float thresh, hier, nms;
+    int iters;
 } opts_t;
 
 static int parse_pos_int(const char *s, int *out)
@@ -224,6 +228,7 @@ static int parse_flag_value(opts_t *o, const char *flag, const char *val)
     if (!strcmp(flag, "hier")) return parse_float(val, &o->hier);
     if (!strcmp(flag, "nms")) return parse_float(val, &o->nms);
     if (!strcmp(flag, "input")) { o->input = val; return 0; }
+    if (!strcmp(flag, "iters")) return parse_pos_int(val, &o->iters);
     return 1;
 }
 
@@ -745,6 +750,42 @@ static int cmd_detect(int argc, char **argv)
     return err;
 }
 
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Darknet's own forward time and the peak memory of a process that runs it
+ * (the peer figures for `make bench`).  Prints one JSON object. */
+static int cmd_speed(int argc, char **argv)
+{
+    opts_t o;
+    if (parse_opts(argc, argv, "width height iters", &o)) return usage();
+    if (o.npos != 1) return usage();
+    int iters = o.iters > 0 ? o.iters : 1;
+    network *net = open_net(o.pos[0], NULL, o.width, o.height);
+    if (!net) return 1;
+    float *input = calloc((size_t)net->inputs, sizeof(float));
+    if (!input) return fail("out of memory", NULL);
+    for (int i = 0; i < net->inputs; ++i) input[i] = (float)(i % 255) / 255.f;
+    network_predict(net, input); /* warm-up */
+    double best = 1e30;
+    for (int it = 0; it < iters; ++it) {
+        double t = now_seconds();
+        network_predict(net, input);
+        t = now_seconds() - t;
+        if (t < best) best = t;
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("{\"ms_best\":%.3f,\"peak_rss_mb\":%.1f}\n", best * 1e3, ru.ru_maxrss / 1024.0);
+    free(input);
+    free_network(net);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) return usage();
@@ -754,5 +795,6 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "forward")) return cmd_forward(argc, argv);
     if (!strcmp(argv[1], "image")) return cmd_image(argc, argv);
     if (!strcmp(argv[1], "detect")) return cmd_detect(argc, argv);
+    if (!strcmp(argv[1], "speed")) return cmd_speed(argc, argv);
     return usage();
 }

@@ -198,7 +198,7 @@ static void test_yolo(void)
 
     /* Decode a hand-made output.  Planes of 4 cells: x y tw th obj c0 c1. */
     float out[28] = {
-        .5f, 0, 0, .5f,                 /* x */
+        .5f, 0, 0, 0,                   /* x */
         .25f, 0, 0, 1,                  /* y */
         0, 0, 0, -(float)M_LN2,         /* tw */
         (float)M_LN2, 0, 0, 0,          /* th */
@@ -352,8 +352,8 @@ static void test_net(void)
     float in[28] = {
         0, 0, 0, 0,   /* x: centre of the cell */
         0, 0, 0, 0,   /* y */
-        1, 1, 0, 0,   /* tw: cells 0, 1 are wide (e/2 of the image) */
-        1, 1, 0, 0,   /* th */
+        2, 2, 0, 0,   /* tw: cells 0, 1 are big (e^2/2 of the image) */
+        2, 2, 0, 0,   /* th */
         3, 2, 3, -3,  /* objectness .95 .88 .95 .05 */
         3, 3, -3, 3,  /* class 0 */
         -3, -3, 3, 3, /* class 1 */

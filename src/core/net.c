@@ -132,6 +132,22 @@ static const char *known_sections(void)
            "softmax, dropout, cost, yolo, region, batchnorm";
 }
 
+/* Options Darknet reads in every section.  The weights-file switches change
+ * what a file holds, so a nonzero value is refused rather than misread; the
+ * training switches are read here and honoured by training. */
+static void read_common_options(ecn_opts *o)
+{
+    static const char *const refused[] = {"dontload", "dontloadscales", "dontsave", "numload"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        if (ecn_opt_int(o, refused[i], 0) != 0)
+            ecn_opt_fail(o, refused[i], "partial weights files are not supported: expected 0");
+    ecn_opt_int(o, "stopbackward", 0);
+    ecn_opt_int(o, "onlyforward", 0);
+    ecn_opt_int(o, "truth", 0);
+    ecn_opt_float(o, "learning_rate", 1);
+    ecn_opt_float(o, "smooth", 0);
+}
+
 static int make_layer(ecn_net *net, const ecn_cfg *cfg, ecn_section *s, int index, ecn_err *err)
 {
     ecn_layer *l = &net->layers[index];
@@ -149,7 +165,8 @@ static int make_layer(ecn_net *net, const ecn_cfg *cfg, ecn_section *s, int inde
     l->sources[0] = index - 1;
     ecn_build b = {net->layers, index, l->in, net->input, net->batch};
     ecn_opts o = {cfg, s, err, 0};
-    int rc = ops->make(l, &o, &b);
+    read_common_options(&o);
+    int rc = o.failed ? -1 : ops->make(l, &o, &b);
     if (rc == 0 && o.failed) rc = -1;
     if (rc == 0 && (l->out.c <= 0 || l->out.h <= 0 || l->out.w <= 0))
         rc = ecn_fail(err, "%s:%d: [%s] gives an empty output (%d x %d x %d) for input %d x %d x %d",

@@ -107,6 +107,7 @@ static void route_forward(ecn_layer *l, const float *const *in, const ecn_ctx *c
 static void route_describe(const ecn_layer *l, char *buf, size_t n)
 {
     size_t used = 0;
+    if (n == 0) return;
     buf[0] = 0;
     for (int k = 0; k < l->n_sources && used < n; k++) {
         int w = snprintf(buf + used, n - used, k ? " %d" : "%d", l->sources[k]);

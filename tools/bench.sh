@@ -1,0 +1,56 @@
+#!/bin/sh
+# make bench: ecnet against its peers, measured in the same run on the same
+# machine, so that a noisy machine still gives meaningful ratios.
+#   - forward time of darknet19, darknet53 (256x256) and yolov3-tiny (416x416),
+#     ecnet against `darknet speed` (the darknet package);
+#   - ecnet's effective GFLOPS against an OpenBLAS sgemm probe;
+#   - peak memory of yolov3 inference at 416x416, ecnet against darknet.
+# OPENBLAS_CORETYPE is unset so that OpenBLAS picks its best kernel; the
+# kernel in use is printed.
+set -u
+E=${ECNET:-build/ecnet}
+B=${BUILD:-build}
+CFG=/usr/share/darknet/cfg
+unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
+ITERS=${ITERS:-10}
+
+field() { # field NAME < json
+    sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"
+}
+
+if [ ! -x /usr/bin/darknet ] || [ ! -d "$CFG" ]; then
+    echo "bench: the darknet package is not installed; no peer to compare with" >&2
+    exit 1
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+ln -s "$CFG" "$tmp/cfg"
+
+printf '%-12s %9s %12s %12s %10s\n' network input "ecnet ms" "darknet ms" speedup
+for spec in darknet19:256 darknet53:256 yolov3-tiny:416; do
+    net=${spec%%:*}; size=${spec##*:}
+    ours=$("$E" bench "$CFG/$net.cfg" --width "$size" --height "$size" --iters "$ITERS" --json | field ms_best)
+    # darknet speed runs the cfg at its own size: give it a copy at this size.
+    sed -e "s/^width=.*/width=$size/" -e "s/^height=.*/height=$size/" "$CFG/$net.cfg" > "$tmp/$net.cfg"
+    theirs=$(cd "$tmp" && darknet speed "$net.cfg" 3 2>/dev/null | sed -n 's/^Speed: \([0-9.]*\) sec\/eval.*/\1/p')
+    theirs_ms=$(echo "$theirs" | awk '{printf "%.1f", $1 * 1000}')
+    printf '%-12s %9s %12.2f %12s %9.1fx\n' "$net" "${size}x$size" "$ours" "$theirs_ms" \
+        "$(echo "$theirs_ms $ours" | awk '{print $1 / $2}')"
+done
+
+echo
+out=$("$E" bench "$CFG/darknet53.cfg" --iters "$ITERS" --sgemm --json)
+g=$(echo "$out" | field gflops); s=$(echo "$out" | field sgemm_gflops)
+core=$(echo "$out" | sed -n 's/.*"blas_core":"\([^"]*\)".*/\1/p')
+printf 'darknet53 256x256: %.1f GFLOPS; OpenBLAS sgemm peak (2048^3, %s kernel): %.1f GFLOPS -> %.0f%% of peak\n' \
+    "$g" "$core" "$s" "$(echo "$g $s" | awk '{print 100 * $1 / $2}')"
+
+echo
+ours=$("$E" bench "$CFG/yolov3.cfg" --width 416 --height 416 --iters 1 --json | field peak_rss_mb)
+if [ -x "$B/darknet_ref" ]; then
+    theirs=$("$B/darknet_ref" speed "$CFG/yolov3.cfg" --width 416 --height 416 --iters 1 2>/dev/null | field peak_rss_mb)
+    printf 'yolov3 416x416 peak memory: ecnet %.0f MB, darknet %.0f MB (%.1fx less)\n' "$ours" "$theirs" \
+        "$(echo "$theirs $ours" | awk '{print $1 / $2}')"
+else
+    printf 'yolov3 416x416 peak memory: ecnet %.0f MB (build/darknet_ref missing: no darknet figure)\n' "$ours"
+fi
