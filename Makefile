@@ -4,6 +4,7 @@
 #   make test            every test program; ends with "N passed, N failed"
 #   make test SANITIZE=1 the same under AddressSanitizer and UBSan
 #   make bench           ecnet against darknet and an OpenBLAS sgemm probe
+#   make demo            ecnet next to darknet on YOLOv3-tiny
 #   make GPU=1           reserved for the CUDA backend in cuda/
 
 CC       ?= cc
@@ -40,7 +41,7 @@ ECNET     := $(BUILD)/ecnet
 DARKNET_INC := /usr/lib/darknet/include
 DARKNET_LIB := /usr/lib/darknet
 
-.PHONY: all test bench clean
+.PHONY: all test bench demo clean
 all: $(ECNET)
 
 $(BUILD)/%.o: %.c
@@ -70,6 +71,9 @@ test: $(ECNET) $(TEST_BIN) $(BUILD)/darknet_ref
 
 bench: $(ECNET) $(BUILD)/darknet_ref
 	@ECNET=$(ECNET) BUILD=$(BUILD) sh tools/bench.sh
+
+demo: $(ECNET) $(BUILD)/darknet_ref
+	@ECNET=$(ECNET) BUILD=$(BUILD) sh tools/demo.sh
 
 clean:
 	rm -rf build
