@@ -9,6 +9,7 @@
  *
  * Skipped (with a note) when the darknet package is not installed.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +24,15 @@
 typedef struct case_ {
     const char *cfg;
     int w, h;
+    float detect_thresh; /* > 0: also compare `detect` at this threshold */
 } case_;
 
+/* Detection thresholds are high because random weights "see" objects
+ * everywhere; region probabilities (softmax over 80 classes) stay small. */
 static const case_ cases[] = {
-    {"darknet19.cfg", 256, 256},   {"darknet53.cfg", 256, 256}, {"yolov2-tiny.cfg", 416, 416},
-    {"yolov2.cfg", 416, 416},      {"yolov3-tiny.cfg", 416, 416}, {"yolov3.cfg", 416, 416},
+    {"darknet19.cfg", 256, 256, 0},   {"darknet53.cfg", 256, 256, 0},
+    {"yolov2-tiny.cfg", 416, 416, .2f}, {"yolov2.cfg", 416, 416, 0},
+    {"yolov3-tiny.cfg", 416, 416, .8f}, {"yolov3.cfg", 416, 416, 0},
 };
 
 static float *read_f32(const char *path, size_t *n)
@@ -94,6 +99,85 @@ static void weights_round_trip(const char *cfg_path, const case_ *c, const char 
     unlink(copy);
 }
 
+/* One class detection: class, probability, box relative to the image. */
+typedef struct hit {
+    int cls;
+    float prob, x, y, w, h;
+} hit;
+
+static int read_darknet_hits(const char *path, hit *h, int max)
+{
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    while (f && n < max && fscanf(f, "%d %f %f %f %f %f", &h[n].cls, &h[n].prob, &h[n].x, &h[n].y,
+                                  &h[n].w, &h[n].h) == 6)
+        n++;
+    if (f) fclose(f);
+    return n;
+}
+
+/* Parse the "detections" of `ecnet detect --json`. */
+static int read_ecnet_hits(const char *path, hit *h, int max)
+{
+    size_t size;
+    char *text = (char *)test_read_file(path, &size);
+    int n = 0;
+    for (char *p = text; p && n < max && (p = strstr(p, "{\"class\":")); p++) {
+        char *prob = strstr(p, "\"prob\":");
+        if (prob && sscanf(p, "{\"class\":%d", &h[n].cls) == 1 &&
+            sscanf(prob, "\"prob\":%f,\"x\":%f,\"y\":%f,\"w\":%f,\"h\":%f", &h[n].prob, &h[n].x,
+                   &h[n].y, &h[n].w, &h[n].h) == 5)
+            n++;
+    }
+    free(text);
+    return n;
+}
+
+static int same_hit(const hit *a, const hit *b)
+{
+    return a->cls == b->cls && fabsf(a->prob - b->prob) < 1e-4f && fabsf(a->x - b->x) < 1e-4f &&
+           fabsf(a->y - b->y) < 1e-4f && fabsf(a->w - b->w) <= 1e-4f * (1 + a->w) &&
+           fabsf(a->h - b->h) <= 1e-4f * (1 + a->h);
+}
+
+/* `ecnet detect` against Darknet's detector path (letterbox, boxes, NMS) on
+ * a PNG copy of dog.jpg, so that both decode identical pixels. */
+static void compare_detect(const char *oracle, const char *cfg_path, const case_ *c,
+                           const char *weights, const char *dir, float thresh)
+{
+    char png[1024], ref[1024], ours[1024];
+    snprintf(png, sizeof png, "%s/dog.png", dir);
+    snprintf(ref, sizeof ref, "%s/ref.txt", dir);
+    snprintf(ours, sizeof ours, "%s/ours.json", dir);
+    ecn_image im;
+    ecn_err err;
+    if (ecn_image_load(DOG, 3, &im, &err) || ecn_image_save_png(&im, png, &err)) {
+        CHECK(0, "PNG copy of dog.jpg: %s", err.msg);
+        return;
+    }
+    ecn_image_free(&im);
+    int rc = test_system("%s detect %s %s %s --thresh %g > %s 2>/dev/null", oracle, cfg_path, weights,
+                         png, thresh, ref);
+    rc = rc ? rc : test_system("%s detect %s %s %s --thresh %g --json --out '' > %s", test_ecnet(),
+                               cfg_path, weights, png, thresh, ours);
+    CHECK(rc == 0, "%s: detect failed (exit %d)", c->cfg, rc);
+    enum { MAX_HITS = 20000 };
+    hit *a = calloc(MAX_HITS, sizeof *a), *b = calloc(MAX_HITS, sizeof *b);
+    int na = read_darknet_hits(ref, a, MAX_HITS), nb = read_ecnet_hits(ours, b, MAX_HITS), matched = 0;
+    for (int i = 0; i < na; i++)
+        for (int j = 0; j < nb; j++)
+            if (same_hit(&a[i], &b[j])) {
+                matched++;
+                break;
+            }
+    CHECK(na > 0, "%s: darknet found nothing at threshold %g: the test compares nothing", c->cfg, thresh);
+    CHECK(na == nb && matched == na, "%s detect: darknet %d class detections, ecnet %d, %d matched",
+          c->cfg, na, nb, matched);
+    printf("  %s detect at %.2f: %d class detections, %d identical\n", c->cfg, thresh, na, matched);
+    free(a);
+    free(b);
+}
+
 static void run_case(const char *oracle, const case_ *c)
 {
     char *dir = test_tmpdir();
@@ -125,6 +209,7 @@ static void run_case(const char *oracle, const case_ *c)
         free(a);
         free(b);
         weights_round_trip(cfg_path, c, w, dir);
+        if (c->detect_thresh > 0) compare_detect(oracle, cfg_path, c, w, dir, c->detect_thresh);
     }
     test_rmdir(dir);
     free(dir);

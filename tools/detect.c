@@ -49,7 +49,7 @@ int cmd_detect(int argc, char **argv)
         {"--thresh", OPT_FLOAT, &thresh, "T", "class probability threshold (default 0.5)"},
         {"--hier", OPT_FLOAT, &hier, "T", "hierarchical threshold (default 0.5)"},
         {"--nms", OPT_FLOAT, &nms, "IOU", "NMS overlap threshold, 0 to disable (default 0.45)"},
-        {"--out", OPT_STRING, &out, "PNG", "picture with the boxes (default predictions.png)"},
+        {"--out", OPT_STRING, &out, "PNG", "picture with the boxes (default predictions.png; \"\" for none)"},
         {"--threads", OPT_INT, &threads, "T", "worker threads (default: one per core)"},
         {"--json", OPT_FLAG, &json, NULL, "print one JSON object (boxes relative to the image)"},
     };
@@ -86,8 +86,8 @@ int cmd_detect(int argc, char **argv)
         if (json) print_json(dets, n, thresh, &nm, im.w, im.h);
         else print_text(dets, n, thresh, &nm, im.w, im.h);
         ecn_draw_detections(&im, dets, n, thresh, (const char *const *)nm.items, nm.n);
-        if (out && ecn_image_save_png(&im, out, &err)) rc = cli_fail(&err);
-        else if (out && !json) fprintf(stderr, "wrote %s\n", out);
+        if (out && *out && ecn_image_save_png(&im, out, &err)) rc = cli_fail(&err);
+        else if (out && *out && !json) fprintf(stderr, "wrote %s\n", out);
     }
     ecn_detections_free(dets, n);
     ecn_image_free(&im);

@@ -89,8 +89,9 @@ int ecn_cfg_parse(const char *text, size_t len, const char *name, ecn_cfg *cfg, 
         while (end < len && text[end] != '\n') end++;
         lineno++;
         if (memchr(text + pos, 0, end - pos)) {
+            ecn_fail(err, "%s:%d: NUL byte: this is not a text cfg file", cfg->path, lineno);
             ecn_cfg_free(cfg);
-            return ecn_fail(err, "%s:%d: NUL byte: this is not a text cfg file", name, lineno);
+            return -1;
         }
         char *line = strip_copy(text + pos, end - pos);
         if (!line) {
@@ -108,8 +109,9 @@ int ecn_cfg_parse(const char *text, size_t len, const char *name, ecn_cfg *cfg, 
         pos = end + 1;
     }
     if (cfg->n_sections == 0) {
+        ecn_fail(err, "%s: no sections: expected [net] followed by layers", cfg->path);
         ecn_cfg_free(cfg);
-        return ecn_fail(err, "%s: no sections: expected [net] followed by layers", name);
+        return -1;
     }
     return 0;
 }

@@ -28,13 +28,28 @@ typedef struct ecn_build {
     int batch;
 } ecn_build;
 
-/* What a layer's forward() gets besides its inputs. */
+/* What a layer's forward() and backward() get besides their inputs. */
 typedef struct ecn_ctx {
-    ecn_pool *pool;
+    ecn_pool *pool;        /* never NULL */
     float *const *scratch; /* one buffer per pool thread, scratch_floats each */
     size_t scratch_floats;
-    int train;
+    int train;             /* training forward: batch statistics, dropout, losses */
+    const float *truth;    /* training targets, truth_floats per image (NULL: none) */
+    int truth_floats;
+    unsigned long long *rng; /* training randomness (dropout) */
 } ecn_ctx;
+
+/* A learnable tensor, as the optimizer sees it.  `grad` accumulates
+ * -dL/dvalue over a batch (Darknet's "updates"; the sign makes SGD an add). */
+typedef struct ecn_param {
+    const char *name;
+    float *value;
+    float *grad;
+    size_t n;
+    int decay; /* weight decay applies (weights yes, biases and scales no) */
+} ecn_param;
+
+#define ECN_MAX_PARAMS 8
 
 /* Darknet .weights file being read or written (see src/core/weights.c). */
 typedef struct ecn_wfile ecn_wfile;
@@ -58,6 +73,14 @@ struct ecn_layer_ops {
     void (*describe)(const ecn_layer *l, char *buf, size_t n); /* optional: "32 3 x 3 / 1" */
     size_t (*param_count)(const ecn_layer *l);           /* optional */
     void (*destroy)(ecn_layer *l);                       /* optional: free params */
+    /* ---- training (all optional) ----
+     * train_begin allocates gradients and caches (inference never has them).
+     * backward: l->delta holds -dL/d(output); add -dL/d(input k) into
+     * in_delta[k] (NULL where no gradient is wanted) and accumulate the
+     * parameters' grads.  params lists the learnable tensors for the optimizer. */
+    int (*train_begin)(ecn_layer *l, ecn_err *err);
+    void (*backward)(ecn_layer *l, const float *const *in, float *const *in_delta, const ecn_ctx *ctx);
+    int (*params)(ecn_layer *l, ecn_param *out, int max);
     /* Detector heads: decode boxes (see src/detect/). */
     int (*detections)(const ecn_layer *l, const float *out, const ecn_detect_opts *opts,
                       ecn_shape net_input, ecn_detection *dets, int max);
@@ -76,6 +99,8 @@ struct ecn_layer {
     int in_place;    /* output aliases sources[0]'s output (no copy) */
     int keep_output; /* the output must survive the whole forward pass */
     float *output;   /* batch * out floats, placed by the memory planner */
+    float *delta;    /* training only: -dL/d(output), batch * out floats */
+    float loss;      /* loss layers: the loss of the last training forward */
     void *p;         /* per-type parameters, owned by the layer's file */
 };
 
