@@ -77,6 +77,22 @@ typedef void (*ecn_layer_hook)(void *user, int layer, const float *output, size_
 /* input: batch * ecn_net_input_shape floats.  Returns the last layer's output. */
 const float *ecn_net_forward(ecn_net *net, const float *input, ecn_layer_hook hook, void *user);
 
+/* ---- training -------------------------------------------------------- */
+
+/* Allocate what training needs (every layer keeps its output, gets a delta
+ * buffer, gradients and batch-norm caches).  Inference never pays for it. */
+int ecn_net_train_begin(ecn_net *net, ecn_err *err);
+/* Forward in training mode (batch statistics, dropout, losses against
+ * `truth`: truth_floats per image, e.g. one-hot labels), then backward,
+ * accumulating parameter gradients.  Returns the summed loss of the batch. */
+float ecn_net_train_step(ecn_net *net, const float *input, const float *truth, int truth_floats);
+/* The forward half alone (losses computed and deltas seeded, no backward). */
+float ecn_net_train_forward(ecn_net *net, const float *input, const float *truth, int truth_floats);
+/* The backward half alone, after ecn_net_train_forward. */
+void ecn_net_backward(ecn_net *net, const float *input);
+/* Seed for training randomness (dropout, ...). */
+void ecn_net_set_seed(ecn_net *net, unsigned long long seed);
+
 ecn_shape ecn_net_input_shape(const ecn_net *net);
 int ecn_net_batch(const ecn_net *net);
 int ecn_net_layer_count(const ecn_net *net);

@@ -92,6 +92,7 @@ struct ecn_layer {
     int index;       /* position in the network */
     int line;        /* line of the section header in the cfg */
     int batch;
+    int threads;     /* size of the network's thread pool */
     ecn_shape in;    /* shape of sources[0]'s output (per image) */
     ecn_shape out;   /* shape of this layer's output (per image) */
     int n_sources;   /* layers read: -1 is the network input */

@@ -201,6 +201,7 @@ typedef struct slot {
 static int plan_memory(ecn_net *net, ecn_err *err)
 {
     int n = net->n;
+    if (n <= 0) return ecn_fail(err, "no layers");
     int *last_use = calloc((size_t)n, sizeof *last_use);
     int *slot_of = calloc((size_t)n, sizeof *slot_of);
     slot *slots = calloc((size_t)n, sizeof *slots);
@@ -262,8 +263,17 @@ done:
     return rc;
 }
 
+static void free_scratch(ecn_net *net)
+{
+    if (net->scratch)
+        for (int t = 0; t < ecn_pool_threads(net->pool); t++) free(net->scratch[t]);
+    free(net->scratch);
+    net->scratch = NULL;
+}
+
 static int alloc_scratch(ecn_net *net, ecn_err *err)
 {
+    free_scratch(net);
     size_t need = 0;
     for (int i = 0; i < net->n; i++) {
         const ecn_layer *l = &net->layers[i];
@@ -301,6 +311,7 @@ static int build(ecn_net *net, ecn_cfg *cfg, const ecn_load_opts *lo, ecn_err *e
     ecn_gemm_init();
     net->pool = ecn_pool_create(lo ? lo->threads : 0);
     if (!net->pool) return ecn_fail(err, "cannot start worker threads");
+    for (int i = 0; i < net->n; i++) net->layers[i].threads = ecn_pool_threads(net->pool);
     if (plan_memory(net, err) || alloc_scratch(net, err)) return -1;
     return 0;
 }
@@ -352,11 +363,10 @@ void ecn_net_free(ecn_net *net)
     for (int i = 0; i < net->n; i++)
         if (net->layers[i].ops && net->layers[i].ops->destroy) net->layers[i].ops->destroy(&net->layers[i]);
     free(net->layers);
-    if (net->scratch)
-        for (int t = 0; t < ecn_pool_threads(net->pool); t++) free(net->scratch[t]);
-    free(net->scratch);
+    free_scratch(net);
     ecn_pool_free(net->pool);
     free(net->arena);
+    free(net->train_arena);
     for (int i = 0; i < net->n_warnings; i++) free(net->warnings[i]);
     free(net->warnings);
     free(net);
@@ -364,14 +374,15 @@ void ecn_net_free(ecn_net *net)
 
 /* ---- running -------------------------------------------------------- */
 
+static void gather_inputs(const ecn_net *net, const ecn_layer *l, const float *input, const float **in);
+
 const float *ecn_net_forward(ecn_net *net, const float *input, ecn_layer_hook hook, void *user)
 {
-    ecn_ctx ctx = {net->pool, net->scratch, net->scratch_floats, 0};
+    ecn_ctx ctx = {net->pool, net->scratch, net->scratch_floats, 0, NULL, 0, &net->rng};
     for (int i = 0; i < net->n; i++) {
         ecn_layer *l = &net->layers[i];
         const float *in[ECN_MAX_SOURCES];
-        for (int k = 0; k < l->n_sources; k++)
-            in[k] = l->sources[k] < 0 ? input : net->layers[l->sources[k]].output;
+        gather_inputs(net, l, input, in);
         l->ops->forward(l, in, &ctx);
         if (hook) hook(user, i, l->output, ecn_layer_outputs(l) * (size_t)l->batch);
     }
@@ -391,6 +402,97 @@ void ecn_net_fold_batchnorm(ecn_net *net)
     for (int i = 0; i < net->n; i++)
         if (net->layers[i].ops->fold_batchnorm) net->layers[i].ops->fold_batchnorm(&net->layers[i]);
     net->folded = 1;
+}
+
+/* ---- training -------------------------------------------------------- */
+
+/* Training keeps every output (backward reads them) and gives every layer a
+ * delta buffer: one arena, no reuse. */
+static int plan_training_memory(ecn_net *net, ecn_err *err)
+{
+    size_t total = 0;
+    for (int i = 0; i < net->n; i++)
+        total += 2 * ((ecn_shape_size(net->layers[i].out) * (size_t)net->batch + 15) & ~(size_t)15);
+    float *arena = aligned_alloc(64, total * sizeof(float));
+    if (!arena) return ecn_fail(err, "out of memory: %zu MB for training activations", total * 4 >> 20);
+    memset(arena, 0, total * sizeof(float));
+    size_t off = 0;
+    for (int i = 0; i < net->n; i++) {
+        ecn_layer *l = &net->layers[i];
+        size_t n = (ecn_shape_size(l->out) * (size_t)net->batch + 15) & ~(size_t)15;
+        l->output = arena + off;
+        l->delta = arena + off + n;
+        l->in_place = 0;
+        l->keep_output = 1;
+        off += 2 * n;
+    }
+    free(net->arena);
+    net->arena = NULL;
+    net->arena_floats = total;
+    net->train_arena = arena;
+    return 0;
+}
+
+int ecn_net_train_begin(ecn_net *net, ecn_err *err)
+{
+    if (net->training) return 0;
+    if (net->folded)
+        return ecn_fail(err, "batch norm was folded for inference: load the weights again to train");
+    if (plan_training_memory(net, err)) return -1;
+    for (int i = 0; i < net->n; i++) {
+        ecn_layer *l = &net->layers[i];
+        if (l->ops->train_begin && l->ops->train_begin(l, err))
+            return ecn_fail_prefix(err, "layer %d (%s, cfg line %d)", i, l->ops->name, l->line);
+    }
+    net->training = 1;
+    if (!net->rng) net->rng = 0x5eed;
+    return alloc_scratch(net, err); /* layers may need more scratch to train */
+}
+
+void ecn_net_set_seed(ecn_net *net, unsigned long long seed) { net->rng = seed; }
+
+static void gather_inputs(const ecn_net *net, const ecn_layer *l, const float *input, const float **in)
+{
+    for (int k = 0; k < l->n_sources; k++)
+        in[k] = l->sources[k] < 0 ? input : net->layers[l->sources[k]].output;
+}
+
+float ecn_net_train_forward(ecn_net *net, const float *input, const float *truth, int truth_floats)
+{
+    ecn_ctx ctx = {net->pool, net->scratch, net->scratch_floats, 1, truth, truth_floats, &net->rng};
+    float loss = 0;
+    for (int i = 0; i < net->n; i++) {
+        ecn_layer *l = &net->layers[i];
+        const float *in[ECN_MAX_SOURCES];
+        gather_inputs(net, l, input, in);
+        memset(l->delta, 0, ecn_shape_size(l->out) * (size_t)l->batch * sizeof(float));
+        l->loss = 0;
+        l->ops->forward(l, in, &ctx);
+        loss += l->loss;
+    }
+    return loss;
+}
+
+void ecn_net_backward(ecn_net *net, const float *input)
+{
+    ecn_ctx ctx = {net->pool, net->scratch, net->scratch_floats, 1, NULL, 0, &net->rng};
+    for (int i = net->n - 1; i >= 0; i--) {
+        ecn_layer *l = &net->layers[i];
+        if (!l->ops->backward) continue;
+        const float *in[ECN_MAX_SOURCES];
+        float *in_delta[ECN_MAX_SOURCES];
+        gather_inputs(net, l, input, in);
+        for (int k = 0; k < l->n_sources; k++)
+            in_delta[k] = l->sources[k] < 0 ? NULL : net->layers[l->sources[k]].delta;
+        l->ops->backward(l, in, in_delta, &ctx);
+    }
+}
+
+float ecn_net_train_step(ecn_net *net, const float *input, const float *truth, int truth_floats)
+{
+    float loss = ecn_net_train_forward(net, input, truth, truth_floats);
+    ecn_net_backward(net, input);
+    return loss;
 }
 
 /* ---- introspection -------------------------------------------------- */

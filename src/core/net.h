@@ -42,6 +42,9 @@ struct ecn_net {
     char **warnings;
     int n_warnings;
     int folded;               /* batch norm folded: weights are for inference only */
+    int training;             /* ecn_net_train_begin was called */
+    float *train_arena;       /* training: every output and delta, no reuse */
+    unsigned long long rng;   /* training randomness */
     unsigned char header[12]; /* major, minor, revision of the loaded weights */
     unsigned long long seen;  /* images seen in training (from the weights file) */
 };

@@ -17,6 +17,8 @@
  * outputs (13x13, 8x8) with many filters split the filters across threads
  * instead, sharing one unfolded input.
  *
+ * Training (below) has its own forward, image-parallel, with batch statistics.
+ *
  * .weights order: biases[F], then if batch_normalize scales[F], rolling_mean[F],
  * rolling_variance[F], then weights[F][C/groups][k][k].
  */
@@ -26,6 +28,7 @@
 
 #include "core/layer.h"
 #include "cpu/activations.h"
+#include "cpu/batchnorm.h"
 #include "cpu/blas.h"
 #include "cpu/gemm.h"
 #include "cpu/im2col.h"
@@ -35,6 +38,12 @@ typedef struct conv {
     ecn_activation act;
     float *weights; /* filters * (c/groups) * size * size */
     float *biases, *scales, *mean, *var;
+    /* training only (conv_train_begin) */
+    int training;
+    float *weight_grad, *bias_grad, *scale_grad;
+    float *thread_grads;         /* threads x weights, summed after each batch */
+    float *x, *x_norm;           /* batch norm: output before and after normalising */
+    float *batch_mean, *batch_var;
 } conv;
 
 /* Geometry of one group's matrix product. */
@@ -126,6 +135,14 @@ static void conv_destroy(ecn_layer *l)
     free(p->scales);
     free(p->mean);
     free(p->var);
+    free(p->weight_grad);
+    free(p->bias_grad);
+    free(p->scale_grad);
+    free(p->thread_grads);
+    free(p->x);
+    free(p->x_norm);
+    free(p->batch_mean);
+    free(p->batch_var);
     free(p);
     l->p = NULL;
 }
@@ -157,6 +174,7 @@ static void conv_describe(const ecn_layer *l, char *buf, size_t n)
 static size_t conv_scratch(const ecn_layer *l)
 {
     conv_shape s = shape_of(l);
+    if (((const conv *)l->p)->training) return 2 * (size_t)s.K * s.N; /* columns and their deltas */
     if (s.direct) return 0;
     if (s.filter_split) return (size_t)s.K * s.N;
     return (size_t)s.K * s.rows_per_task * l->out.w;
@@ -308,8 +326,14 @@ static void filter_task(void *arg, int blk, int thread)
     finish_block(j->p, C, j->s.N, j->g * j->s.M, m0, m1, 0, j->s.N);
 }
 
+static void conv_forward_train(ecn_layer *l, const float *const *in, const ecn_ctx *ctx);
+
 static void conv_forward(ecn_layer *l, const float *const *in, const ecn_ctx *ctx)
 {
+    if (ctx->train) {
+        conv_forward_train(l, in, ctx);
+        return;
+    }
     conv_job j = {.l = l, .p = l->p, .s = shape_of(l), .ctx = ctx};
     j.bands = (l->out.h + j.s.rows_per_task - 1) / j.s.rows_per_task;
     j.blocks = (j.s.M + FILTER_BLOCK - 1) / FILTER_BLOCK;
@@ -328,6 +352,151 @@ static void conv_forward(ecn_layer *l, const float *const *in, const ecn_ctx *ct
     }
 }
 
+/* ---- training -------------------------------------------------------
+ *
+ * Training works image by image, one image per task, so that threads never
+ * share a buffer: each unfolds its image into its own scratch, and weight
+ * gradients go to per-thread accumulators that are summed at the end.
+ *
+ * Backward, with D = -dL/d(output) after the activation's and the batch
+ * norm's derivatives have been applied (see src/cpu/batchnorm.h):
+ *   bias_grad[f]  += sum over positions of D[f]
+ *   weight_grad   += D (F x HW) * COL^T (HW x CK²)
+ *   in_delta      += col2im( W^T (CK² x F) * D )
+ */
+
+static int conv_train_begin(ecn_layer *l, ecn_err *err)
+{
+    conv *p = l->p;
+    size_t nw = weight_count(l), nf = (size_t)p->filters;
+    size_t nout = ecn_layer_outputs(l) * (size_t)l->batch;
+    p->weight_grad = calloc(nw, sizeof(float));
+    p->bias_grad = calloc(nf, sizeof(float));
+    p->thread_grads = calloc(nw * (size_t)l->threads, sizeof(float));
+    int ok = p->weight_grad && p->bias_grad && p->thread_grads;
+    if (p->batch_normalize) {
+        p->scale_grad = calloc(nf, sizeof(float));
+        p->x = calloc(nout, sizeof(float));
+        p->x_norm = calloc(nout, sizeof(float));
+        p->batch_mean = calloc(nf, sizeof(float));
+        p->batch_var = calloc(nf, sizeof(float));
+        ok = ok && p->scale_grad && p->x && p->x_norm && p->batch_mean && p->batch_var;
+    }
+    if (!ok) {
+        snprintf(err->msg, sizeof err->msg, "out of memory for training state");
+        return -1;
+    }
+    p->training = 1;
+    return 0;
+}
+
+static int conv_params(ecn_layer *l, ecn_param *out, int max)
+{
+    conv *p = l->p;
+    if (max < 3 || !p->training) return 0;
+    int n = 0;
+    out[n++] = (ecn_param){"weights", p->weights, p->weight_grad, weight_count(l), 1};
+    out[n++] = (ecn_param){"biases", p->biases, p->bias_grad, (size_t)p->filters, 0};
+    if (p->batch_normalize)
+        out[n++] = (ecn_param){"scales", p->scales, p->scale_grad, (size_t)p->filters, 0};
+    return n;
+}
+
+typedef struct train_job {
+    ecn_layer *l;
+    const conv *p;
+    conv_shape s;
+    const float *in;    /* whole batch */
+    float *in_delta;    /* whole batch, or NULL */
+    const ecn_ctx *ctx;
+} train_job;
+
+/* Unfold group g of image `img` into col (K x N), or point at the input. */
+static const float *columns(const train_job *j, const float *image, int g, float *col)
+{
+    const ecn_layer *l = j->l;
+    const float *gin = image + (size_t)g * j->s.cg * l->in.h * l->in.w;
+    if (j->s.direct) return gin;
+    ecn_im2col_rows(gin, l->in.h, l->in.w, j->p->size, j->p->stride, j->p->pad, l->out.w, 0, j->s.cg,
+                    0, l->out.h, col, j->s.N);
+    return col;
+}
+
+static void forward_image_task(void *arg, int img, int thread)
+{
+    const train_job *j = arg;
+    ecn_layer *l = j->l;
+    const float *image = j->in + (size_t)img * ecn_layer_inputs(l);
+    float *out = l->output + (size_t)img * ecn_layer_outputs(l);
+    for (int g = 0; g < j->p->groups; g++) {
+        const float *B = columns(j, image, g, j->ctx->scratch[thread]);
+        ecn_gemm(0, 0, j->s.M, j->s.N, j->s.K, 1, j->p->weights + (size_t)g * j->s.M * j->s.K, j->s.K,
+                 B, j->s.N, 0, out + (size_t)g * j->s.M * j->s.N, j->s.N);
+    }
+    if (!j->p->batch_normalize) finish_block(j->p, out, j->s.N, 0, 0, j->p->filters, 0, j->s.N);
+}
+
+static void conv_forward_train(ecn_layer *l, const float *const *in, const ecn_ctx *ctx)
+{
+    conv *p = l->p;
+    train_job j = {l, p, shape_of(l), in[0], NULL, ctx};
+    ecn_pool_run(ctx->pool, l->batch, forward_image_task, &j);
+    if (!p->batch_normalize) return;
+    int S = j.s.N, F = p->filters;
+    size_t n = ecn_layer_outputs(l) * (size_t)l->batch;
+    ecn_copy(l->output, n, p->x);
+    ecn_bn_statistics(p->x, l->batch, F, S, p->batch_mean, p->batch_var);
+    ecn_bn_normalize(p->x, p->batch_mean, p->batch_var, l->batch, F, S, p->x_norm);
+    ecn_bn_update_rolling(p->batch_mean, p->batch_var, F, p->mean, p->var);
+    ecn_copy(p->x_norm, n, l->output);
+    ecn_scale_bias(l->output, p->scales, l->batch, F, S);
+    ecn_add_bias(l->output, p->biases, l->batch, F, S);
+    ecn_activate(l->output, n, p->act);
+}
+
+static void backward_image_task(void *arg, int img, int thread)
+{
+    const train_job *j = arg;
+    const ecn_layer *l = j->l;
+    const conv_shape *s = &j->s;
+    const float *image = j->in + (size_t)img * ecn_layer_inputs(l);
+    const float *delta = l->delta + (size_t)img * ecn_layer_outputs(l);
+    float *col = j->ctx->scratch[thread], *col_delta = col + (size_t)s->K * s->N;
+    float *grad = j->p->thread_grads + (size_t)thread * weight_count(l);
+    for (int g = 0; g < j->p->groups; g++) {
+        const float *dg = delta + (size_t)g * s->M * s->N;
+        const float *W = j->p->weights + (size_t)g * s->M * s->K;
+        const float *B = columns(j, image, g, col);
+        ecn_gemm(0, 1, s->M, s->K, s->N, 1, dg, s->N, B, s->N, 1, grad + (size_t)g * s->M * s->K, s->K);
+        if (!j->in_delta) continue;
+        float *gd = j->in_delta + (size_t)img * ecn_layer_inputs(l) + (size_t)g * s->cg * l->in.h * l->in.w;
+        if (s->direct) {
+            ecn_gemm(1, 0, s->K, s->N, s->M, 1, W, s->K, dg, s->N, 1, gd, s->N);
+        } else {
+            ecn_gemm(1, 0, s->K, s->N, s->M, 1, W, s->K, dg, s->N, 0, col_delta, s->N);
+            ecn_col2im(col_delta, s->cg, l->in.h, l->in.w, j->p->size, j->p->stride, j->p->pad,
+                       l->out.h, l->out.w, gd);
+        }
+    }
+}
+
+static void conv_backward(ecn_layer *l, const float *const *in, float *const *in_delta,
+                          const ecn_ctx *ctx)
+{
+    conv *p = l->p;
+    train_job j = {l, p, shape_of(l), in[0], in_delta[0], ctx};
+    int S = j.s.N, F = p->filters;
+    size_t nw = weight_count(l);
+    ecn_gradient(l->output, ecn_layer_outputs(l) * (size_t)l->batch, p->act, l->delta);
+    ecn_bias_backward(l->delta, l->batch, F, S, p->bias_grad);
+    if (p->batch_normalize)
+        ecn_bn_backward(p->x, p->x_norm, p->batch_mean, p->batch_var, p->scales, l->batch, F, S,
+                        l->delta, p->scale_grad);
+    memset(p->thread_grads, 0, nw * (size_t)l->threads * sizeof(float));
+    ecn_pool_run(ctx->pool, l->batch, backward_image_task, &j);
+    for (int t = 0; t < l->threads; t++) ecn_axpy(nw, 1, p->thread_grads + (size_t)t * nw, p->weight_grad);
+}
+
 const ecn_layer_ops ecn_convolutional_ops = {
     .name = "convolutional",
     .make = conv_make,
@@ -341,4 +510,7 @@ const ecn_layer_ops ecn_convolutional_ops = {
     .describe = conv_describe,
     .param_count = conv_param_count,
     .destroy = conv_destroy,
+    .train_begin = conv_train_begin,
+    .backward = conv_backward,
+    .params = conv_params,
 };
