@@ -142,7 +142,6 @@ typedef struct ecn_detection {
 
 typedef struct ecn_detect_opts {
     float thresh;      /* class probability threshold (Darknet: 0.5) */
-    float hier_thresh; /* Darknet's hierarchical threshold (0.5) */
     float nms;         /* IoU above which the weaker box is dropped (0.45); 0 disables */
     int image_w, image_h; /* size of the original image (to undo the letterbox) */
     int letterboxed;   /* the input was letterboxed (1) or plainly resized (0) */

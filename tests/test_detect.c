@@ -207,7 +207,7 @@ static void test_yolo(void)
         .3f, 1, 1, 1,                   /* class 1 */
     };
     ecn_detection dets[4];
-    ecn_detect_opts opts = {.thresh = .5f, .hier_thresh = .5f, .nms = .45f};
+    ecn_detect_opts opts = {.thresh = .5f, .nms = .45f};
     int n = l.ops->detections(&l, out, &opts, net_in, dets, 4);
     CHECK(n == 2, "yolo: %d detections, expected 2", n);
     if (n == 2) {
@@ -304,7 +304,7 @@ static void test_region(void)
         /* anchor 1 */ .5f, .5f, .5f, .5f, 0, 0, 0, 0, .3f, .3f, .5f, .5f, .5f, .5f,
     };
     ecn_detection dets[4];
-    ecn_detect_opts opts = {.thresh = .5f, .hier_thresh = .5f, .nms = .45f};
+    ecn_detect_opts opts = {.thresh = .5f, .nms = .45f};
     int n = l.ops->detections(&l, out, &opts, net_in, dets, 4);
     CHECK(n == 4, "region gives every cell and anchor: %d", n);
     if (n == 4) {
@@ -359,7 +359,7 @@ static void test_net(void)
         -3, -3, 3, 3, /* class 1 */
     };
     ecn_net_forward(net, in, NULL, NULL);
-    ecn_detect_opts opts = {.thresh = .5f, .hier_thresh = .5f, .nms = .45f};
+    ecn_detect_opts opts = {.thresh = .5f, .nms = .45f};
     ecn_detection *d = NULL;
     int n = -1;
     rc = ecn_net_detections(net, &opts, &d, &n, &err);

@@ -42,12 +42,11 @@ static void print_json(const ecn_detection *d, int n, float thresh, const names 
 int cmd_detect(int argc, char **argv)
 {
     const char *names_path = NULL, *out = "predictions.png";
-    float thresh = .5f, hier = .5f, nms = .45f;
+    float thresh = .5f, nms = .45f;
     int json = 0, threads = 0;
     cli_opt opts[] = {
         {"--names", OPT_STRING, &names_path, "FILE", "class names, one per line (e.g. coco.names)"},
         {"--thresh", OPT_FLOAT, &thresh, "T", "class probability threshold (default 0.5)"},
-        {"--hier", OPT_FLOAT, &hier, "T", "hierarchical threshold (default 0.5)"},
         {"--nms", OPT_FLOAT, &nms, "IOU", "NMS overlap threshold, 0 to disable (default 0.45)"},
         {"--out", OPT_STRING, &out, "PNG", "picture with the boxes (default predictions.png; \"\" for none)"},
         {"--threads", OPT_INT, &threads, "T", "worker threads (default: one per core)"},
@@ -57,7 +56,7 @@ int cmd_detect(int argc, char **argv)
                      "[--out PNG] [--json]",
                      "Detect objects in an image with a [yolo] or [region] network, print the\n"
                      "classes found and write the image with the boxes drawn.",
-                     opts, 7, 3, 3};
+                     opts, 6, 3, 3};
     const char *pos[3];
     int n_pos, rc = cli_parse(&spec, argc, argv, pos, &n_pos);
     if (rc >= 0) return rc;
@@ -79,7 +78,7 @@ int cmd_detect(int argc, char **argv)
         rc = cli_fail(&err);
     } else {
         ecn_net_forward(net, boxed.data, NULL, NULL);
-        ecn_detect_opts dop = {thresh, hier, nms, im.w, im.h, 1};
+        ecn_detect_opts dop = {thresh, nms, im.w, im.h, 1};
         if (ecn_net_detections(net, &dop, &dets, &n, &err)) rc = cli_fail(&err);
     }
     if (!rc) {

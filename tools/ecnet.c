@@ -9,6 +9,8 @@ int cmd_forward(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_detect(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -19,6 +21,8 @@ static const struct {
     {"forward", cmd_forward, "run a network on a tensor or image, write raw float32 outputs"},
     {"classify", cmd_classify, "top-k classes of an image"},
     {"detect", cmd_detect, "boxes of a detector on an image, and a PNG with them drawn"},
+    {"train", cmd_train, "train a classifier (Darknet [net] semantics, checkpoints, --resume)"},
+    {"eval", cmd_eval, "accuracy of a classifier: top-1/top-5, per class, confusion matrix"},
     {"bench", cmd_bench, "time the forward pass: ms, GFLOPS, peak memory, per-layer times"},
 };
 

@@ -31,7 +31,8 @@ typedef struct ecn_build {
 /* What a layer's forward() and backward() get besides their inputs. */
 typedef struct ecn_ctx {
     ecn_pool *pool;        /* never NULL */
-    float *const *scratch; /* one buffer per pool thread, scratch_floats each */
+    float *const *scratch; /* one buffer per pool thread, scratch_floats each; they are
+                            * consecutive, so scratch[0] spans threads * scratch_floats */
     size_t scratch_floats;
     int train;             /* training forward: batch statistics, dropout, losses */
     const float *truth;    /* training targets, truth_floats per image (NULL: none) */
@@ -65,7 +66,7 @@ struct ecn_layer_ops {
     /* in[k] is the output of sources[k] (or the network input). */
     void (*forward)(ecn_layer *l, const float *const *in, const ecn_ctx *ctx);
     double (*flops)(const ecn_layer *l);                 /* optional */
-    size_t (*scratch_floats)(const ecn_layer *l);        /* optional: per-thread scratch */
+    size_t (*scratch_floats)(const ecn_layer *l);        /* optional: per-thread scratch (floats) */
     int (*load)(ecn_layer *l, ecn_wfile *wf);            /* optional */
     int (*save)(const ecn_layer *l, ecn_wfile *wf);      /* optional */
     void (*randomize)(ecn_layer *l, unsigned long long *rng); /* optional */

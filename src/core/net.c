@@ -70,7 +70,7 @@ static void parse_train_params(ecn_opts *o, ecn_train_params *t)
     /* Read by Darknet, used by its training loop only. */
     ecn_opt_int(o, "random", 0);
     ecn_opt_int(o, "notruth", 0);
-    ecn_opt_int(o, "clip", 0);
+    ecn_opt_float(o, "clip", 0);
     ecn_opt_float(o, "max_ratio", 0);
     ecn_opt_float(o, "min_ratio", 0);
 }
@@ -83,7 +83,8 @@ static int parse_net_section(ecn_net *net, ecn_opts *o, const ecn_load_opts *lo)
     int w = ecn_opt_int_range(o, "width", 0, 0, 1 << 16);
     int h = ecn_opt_int_range(o, "height", 0, 0, 1 << 16);
     int c = ecn_opt_int_range(o, "channels", 0, 0, 1 << 16);
-    int inputs = ecn_opt_int_range(o, "inputs", w * h * c, 0, 1 << 30);
+    long long whc = (long long)w * h * c; /* w * h * c overflows int for 65536 x 65536 */
+    int inputs = ecn_opt_int_range(o, "inputs", whc <= (1 << 30) ? (int)whc : 0, 0, 1 << 30);
     net->train.max_crop = ecn_opt_int(o, "max_crop", w * 2);
     net->train.min_crop = ecn_opt_int(o, "min_crop", w);
     if (o->failed) return -1;
@@ -128,8 +129,8 @@ static void warn_unused(ecn_net *net, const ecn_cfg *cfg, const ecn_section *s)
 
 static const char *known_sections(void)
 {
-    return "net, convolutional, connected, maxpool, avgpool, route, shortcut, upsample, reorg, "
-           "softmax, dropout, cost, yolo, region, batchnorm";
+    return "convolutional (conv), connected (conn), maxpool (max), avgpool (avg), route, shortcut, "
+           "upsample, reorg, softmax (soft), dropout, cost, yolo, region, batchnorm";
 }
 
 /* Options Darknet reads in every section.  The weights-file switches change
@@ -152,6 +153,9 @@ static int make_layer(ecn_net *net, const ecn_cfg *cfg, ecn_section *s, int inde
 {
     ecn_layer *l = &net->layers[index];
     const ecn_layer_ops *ops = ecn_layer_ops_find(s->name);
+    if (!ops && (strcmp(s->name, "net") == 0 || strcmp(s->name, "network") == 0))
+        return ecn_fail(err, "%s:%d: a second [%s] section: [net] comes once, first", cfg->path,
+                        s->line, s->name);
     if (!ops)
         return ecn_fail(err, "%s:%d: unknown section [%s]; expected one of: %s", cfg->path, s->line,
                         s->name, known_sections());
@@ -265,8 +269,7 @@ done:
 
 static void free_scratch(ecn_net *net)
 {
-    if (net->scratch)
-        for (int t = 0; t < ecn_pool_threads(net->pool); t++) free(net->scratch[t]);
+    if (net->scratch) free(net->scratch[0]);
     free(net->scratch);
     net->scratch = NULL;
 }
@@ -280,14 +283,16 @@ static int alloc_scratch(ecn_net *net, ecn_err *err)
         size_t s = l->ops->scratch_floats ? l->ops->scratch_floats(l) : 0;
         if (s > need) need = s;
     }
+    /* One block; thread t's part starts at t * need, so a layer may also use
+     * the whole block from scratch[0] when it works on one shared buffer. */
     int threads = ecn_pool_threads(net->pool);
+    need = (need + 15) & ~(size_t)15;
     net->scratch = calloc((size_t)threads, sizeof *net->scratch);
     if (!net->scratch) return ecn_fail(err, "out of memory");
+    float *block = aligned_alloc(64, (need * (size_t)threads + 16) * sizeof(float));
+    if (!block) return ecn_fail(err, "out of memory: scratch of %zu floats", need * threads);
     net->scratch_floats = need;
-    for (int t = 0; t < threads; t++) {
-        net->scratch[t] = aligned_alloc(64, ((need + 15) & ~(size_t)15) * sizeof(float) + 64);
-        if (!net->scratch[t]) return ecn_fail(err, "out of memory: scratch of %zu floats", need);
-    }
+    for (int t = 0; t < threads; t++) net->scratch[t] = block + (size_t)t * need;
     return 0;
 }
 
@@ -301,7 +306,7 @@ static int build(ecn_net *net, ecn_cfg *cfg, const ecn_load_opts *lo, ecn_err *e
     net->n = cfg->n_sections - 1;
     if (net->n == 0) return ecn_fail(err, "%s: no layers after [net]", cfg->path);
     net->layers = calloc((size_t)net->n, sizeof *net->layers);
-    if (!net->layers) return ecn_fail(err, "out of memory");
+    if (!net->layers) return ecn_fail(err, "%s: out of memory", cfg->path);
     for (int i = 0; i < net->n; i++) {
         if (make_layer(net, cfg, &cfg->sections[i + 1], i, err)) {
             net->n = i; /* only the layers made so far get destroyed */
@@ -310,9 +315,9 @@ static int build(ecn_net *net, ecn_cfg *cfg, const ecn_load_opts *lo, ecn_err *e
     }
     ecn_gemm_init();
     net->pool = ecn_pool_create(lo ? lo->threads : 0);
-    if (!net->pool) return ecn_fail(err, "cannot start worker threads");
+    if (!net->pool) return ecn_fail(err, "%s: cannot start worker threads", cfg->path);
     for (int i = 0; i < net->n; i++) net->layers[i].threads = ecn_pool_threads(net->pool);
-    if (plan_memory(net, err) || alloc_scratch(net, err)) return -1;
+    if (plan_memory(net, err) || alloc_scratch(net, err)) return ecn_fail_prefix(err, "%s", cfg->path);
     return 0;
 }
 

@@ -34,11 +34,10 @@ struct ecn_net {
     ecn_shape input;          /* per image */
     ecn_train_params train;
     ecn_pool *pool;
-    float **scratch;          /* one per pool thread */
+    float **scratch;          /* one per pool thread, consecutive in one block */
     size_t scratch_floats;
     float *arena;             /* activation memory shared by liveness */
     size_t arena_floats;
-    size_t *offsets;          /* per layer: offset of its output in the arena */
     char **warnings;
     int n_warnings;
     int folded;               /* batch norm folded: weights are for inference only */

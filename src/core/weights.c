@@ -58,7 +58,7 @@ static int read_header(ecn_net *net, ecn_wfile *wf)
     memcpy(net->header, v, sizeof net->header);
     int major = v[0], minor = v[1];
     wf->transpose = major > 1000 || minor > 1000;
-    if (major * 10 + minor >= 2 && major < 1000 && minor < 1000) {
+    if ((long long)major * 10 + minor >= 2 && major < 1000 && minor < 1000) { /* int overflows */
         uint64_t seen;
         if (fread(&seen, sizeof seen, 1, wf->f) != 1)
             return ecn_fail(wf->err, "%s: header ends inside the 'seen' counter", wf->path);

@@ -162,7 +162,7 @@ int ecn_nms_sort(ecn_detection *d, int n, float nms)
 int ecn_net_detections(const ecn_net *net, const ecn_detect_opts *opts, ecn_detection **dets,
                        int *count, ecn_err *err)
 {
-    static const ecn_detect_opts defaults = {.thresh = .5f, .hier_thresh = .5f, .nms = .45f};
+    static const ecn_detect_opts defaults = {.thresh = .5f, .nms = .45f};
     if (!opts) opts = &defaults;
     *dets = NULL;
     *count = 0;

@@ -3,6 +3,10 @@
  *   out[c] = (1 / (h*w)) * sum over y < h, x < w of in[c][y][x]
  *
  * The output is 1 x 1 x c.  The section has no options.
+ *
+ * Backward: every input of a plane weighs 1/(h*w) in its mean, so
+ *
+ *   in_delta[c][y][x] += delta[c] / (h*w)
  */
 #include <stdlib.h>
 
@@ -38,8 +42,23 @@ static void avgpool_forward(ecn_layer *l, const float *const *in, const ecn_ctx 
     for (size_t t = 0; t < planes; t++) l->output[t] = plane_mean(in[0] + t * plane, plane);
 }
 
+static void avgpool_backward(ecn_layer *l, const float *const *in, float *const *in_delta,
+                             const ecn_ctx *ctx)
+{
+    (void)in;
+    (void)ctx;
+    if (!in_delta[0]) return;
+    size_t plane = (size_t)l->in.w * l->in.h;
+    size_t planes = (size_t)l->batch * l->in.c;
+    for (size_t t = 0; t < planes; t++) {
+        float d = l->delta[t] / (float)plane, *dst = in_delta[0] + t * plane;
+        for (size_t i = 0; i < plane; i++) dst[i] += d;
+    }
+}
+
 const ecn_layer_ops ecn_avgpool_ops = {
     .name = "avgpool",
     .make = avgpool_make,
     .forward = avgpool_forward,
+    .backward = avgpool_backward,
 };

@@ -7,16 +7,34 @@
  * eps = ECN_BN_EPS is added to the standard deviation, not to the variance,
  * as Darknet does.  The shape is unchanged; the section has no options.
  * The .weights file holds scale[c], mean[c], var[c] (in that order); bias is
- * not in the file and stays zero, as in Darknet.
+ * not in the file (it stays zero after loading, as in Darknet, but training
+ * learns it).
+ *
+ * Training normalises with the statistics of the batch itself, over the
+ * N = batch * h * w values of each channel (src/cpu/batchnorm.h has the
+ * formulas: variance over N - 1, eps 1e-5 inside the root):
+ *
+ *   x_norm = (x - mean_batch) / sqrt(var_batch + 1e-5)
+ *   out = scale * x_norm + bias
+ *   rolling_mean = .99 rolling_mean + .01 mean_batch   (rolling_var likewise)
+ *
+ * Backward: bias_grad += sum delta, scale_grad += sum delta * x_norm, and
+ * in_delta += the exact -dL/dx of the normalisation, the batch statistics'
+ * dependence on x included (ecn_bn_backward).
  */
 #include <stdlib.h>
 
+#include "core/error.h"
 #include "core/layer.h"
+#include "cpu/batchnorm.h"
 #include "cpu/blas.h"
 
 typedef struct batchnorm_params {
     int c;
     float *scales, *biases, *mean, *var; /* one block of 4*c floats */
+    /* training only (train_begin): */
+    float *grads;  /* scale_grad[c], bias_grad[c] */
+    float *x_norm; /* batch * c * h * w, then the batch's mean[c] and var[c] */
 } batchnorm_params;
 
 static int batchnorm_make(ecn_layer *l, ecn_opts *o, const ecn_build *b)
@@ -48,11 +66,29 @@ static int batchnorm_make(ecn_layer *l, ecn_opts *o, const ecn_build *b)
     return 0;
 }
 
-static void batchnorm_forward(ecn_layer *l, const float *const *in, const ecn_ctx *ctx)
+/* The batch's own statistics; x (the input) stays for backward. */
+static void batchnorm_train_forward(ecn_layer *l, const float *x)
 {
-    (void)ctx;
     const batchnorm_params *p = l->p;
     int spatial = l->out.w * l->out.h;
+    size_t n = (size_t)l->batch * ecn_layer_outputs(l);
+    float *mean = p->x_norm + n, *var = mean + p->c;
+    ecn_bn_statistics(x, l->batch, p->c, spatial, mean, var);
+    ecn_bn_update_rolling(mean, var, p->c, p->mean, p->var);
+    ecn_bn_normalize(x, mean, var, l->batch, p->c, spatial, p->x_norm);
+    ecn_copy(p->x_norm, n, l->output);
+    ecn_scale_bias(l->output, p->scales, l->batch, p->c, spatial);
+    ecn_add_bias(l->output, p->biases, l->batch, p->c, spatial);
+}
+
+static void batchnorm_forward(ecn_layer *l, const float *const *in, const ecn_ctx *ctx)
+{
+    const batchnorm_params *p = l->p;
+    int spatial = l->out.w * l->out.h;
+    if (ctx && ctx->train && p->x_norm) {
+        batchnorm_train_forward(l, in[0]);
+        return;
+    }
     ecn_copy(in[0], (size_t)l->batch * ecn_layer_outputs(l), l->output);
     ecn_normalize(l->output, p->mean, p->var, l->batch, p->c, spatial);
     ecn_scale_bias(l->output, p->scales, l->batch, p->c, spatial);
@@ -96,10 +132,50 @@ static size_t batchnorm_param_count(const ecn_layer *l)
     return 2 * (size_t)p->c;
 }
 
+/* ---- training ------------------------------------------------------- */
+
+static int batchnorm_train_begin(ecn_layer *l, ecn_err *err)
+{
+    batchnorm_params *p = l->p;
+    size_t n = (size_t)l->batch * ecn_layer_outputs(l);
+    if (!p->grads) p->grads = ecn_calloc(2 * (size_t)p->c, sizeof *p->grads, err);
+    if (!p->x_norm) p->x_norm = ecn_calloc(n + 2 * (size_t)p->c, sizeof *p->x_norm, err);
+    return p->grads && p->x_norm ? 0 : -1;
+}
+
+static void batchnorm_backward(ecn_layer *l, const float *const *in, float *const *in_delta,
+                               const ecn_ctx *ctx)
+{
+    (void)ctx;
+    batchnorm_params *p = l->p;
+    if (!p->x_norm) return;
+    int spatial = l->out.w * l->out.h;
+    size_t n = (size_t)l->batch * ecn_layer_outputs(l);
+    const float *mean = p->x_norm + n, *var = mean + p->c;
+    ecn_bias_backward(l->delta, l->batch, p->c, spatial, p->grads + p->c);
+    ecn_bn_backward(in[0], p->x_norm, mean, var, p->scales, l->batch, p->c, spatial, l->delta,
+                    p->grads);
+    if (in_delta[0]) ecn_axpy(n, 1, l->delta, in_delta[0]);
+}
+
+static int batchnorm_params_list(ecn_layer *l, ecn_param *out, int max)
+{
+    batchnorm_params *p = l->p;
+    size_t c = (size_t)p->c;
+    if (!p->grads || max < 2) return 0;
+    out[0] = (ecn_param){"scales", p->scales, p->grads, c, 0};
+    out[1] = (ecn_param){"biases", p->biases, p->grads + c, c, 0};
+    return 2;
+}
+
 static void batchnorm_destroy(ecn_layer *l)
 {
     batchnorm_params *p = l->p;
-    if (p) free(p->scales);
+    if (p) {
+        free(p->scales);
+        free(p->grads);
+        free(p->x_norm);
+    }
     free(p);
     l->p = NULL;
 }
@@ -113,4 +189,7 @@ const ecn_layer_ops ecn_batchnorm_ops = {
     .randomize = batchnorm_randomize,
     .param_count = batchnorm_param_count,
     .destroy = batchnorm_destroy,
+    .train_begin = batchnorm_train_begin,
+    .backward = batchnorm_backward,
+    .params = batchnorm_params_list,
 };

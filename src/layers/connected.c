@@ -18,13 +18,31 @@
  * Folding batch norm for inference: with f = scale / (sqrt(var) + eps),
  * W[o][*] *= f[o] and bias[o] -= f[o] * mean[o]; the forward pass then
  * skips the normalisation.
+ *
+ * Training forward: the same, except that batch norm uses the batch's own
+ * statistics (src/cpu/batchnorm.h: x_norm = (y - mean_batch) /
+ * sqrt(var_batch + 1e-5), and the rolling statistics move 1% towards them).
+ * Backward, for the batch as matrices DELTA (batch x outputs) and X (batch x
+ * inputs):
+ *
+ *   DELTA *= act'(out)                     (through the activation)
+ *   bias_grad[o] += sum over the batch of DELTA[b][o]
+ *   with batch norm: scale_grad[o] += sum DELTA[b][o] * x_norm[b][o], and
+ *                    DELTA becomes -dL/dy through the normalisation
+ *                    (ecn_bn_backward, batch statistics included)
+ *   W_grad   += DELTA^T X                  (outputs x inputs)
+ *   in_delta += DELTA W                    (batch x inputs)
+ *
+ * Grads accumulate (-dL/dparam) until the optimizer takes them.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/error.h"
 #include "core/layer.h"
 #include "cpu/activations.h"
+#include "cpu/batchnorm.h"
 #include "cpu/blas.h"
 #include "cpu/gemm.h"
 
@@ -36,6 +54,10 @@ typedef struct connected_params {
     float *weights;         /* outputs x inputs */
     float *biases;          /* outputs */
     float *scales, *mean, *var; /* outputs each, only with batch_normalize */
+    /* training only (train_begin): */
+    float *weight_grad;     /* outputs x inputs */
+    float *bias_grad;       /* outputs, then scale_grad[outputs] with batch norm */
+    float *bn_cache;        /* batch norm: y, x_norm (batch x outputs), mean, var (outputs) */
 } connected_params;
 
 static int parse_activation(ecn_opts *o, const char *key, const char *def, ecn_activation *a)
@@ -54,6 +76,9 @@ static void connected_free(connected_params *p)
     free(p->weights);
     free(p->biases);
     free(p->scales);
+    free(p->weight_grad);
+    free(p->bias_grad);
+    free(p->bn_cache);
     free(p);
 }
 
@@ -147,16 +172,142 @@ static void connected_gemm(const ecn_layer *l, const float *in, const ecn_ctx *c
         for (int t = 0; t < tasks; t++) connected_gemm_task(&job, t, 0);
 }
 
+/* The batch-norm cache: y (before normalisation), x_norm, mean, var. */
+typedef struct bn_cache {
+    float *y, *x_norm, *mean, *var;
+} bn_cache;
+
+static bn_cache bn_cache_of(const ecn_layer *l)
+{
+    const connected_params *p = l->p;
+    size_t n = (size_t)l->batch * p->outputs;
+    float *c = p->bn_cache;
+    return (bn_cache){c, c + n, c + 2 * n, c + 2 * n + p->outputs};
+}
+
+/* Training batch norm of the gemm's result (in l->output), plus the bias. */
+static void connected_bn_train(ecn_layer *l)
+{
+    const connected_params *p = l->p;
+    bn_cache k = bn_cache_of(l);
+    size_t n = (size_t)l->batch * p->outputs;
+    ecn_copy(l->output, n, k.y);
+    ecn_bn_statistics(k.y, l->batch, p->outputs, 1, k.mean, k.var);
+    ecn_bn_update_rolling(k.mean, k.var, p->outputs, p->mean, p->var);
+    ecn_bn_normalize(k.y, k.mean, k.var, l->batch, p->outputs, 1, k.x_norm);
+    ecn_copy(k.x_norm, n, l->output);
+    ecn_scale_bias(l->output, p->scales, l->batch, p->outputs, 1);
+    ecn_add_bias(l->output, p->biases, l->batch, p->outputs, 1);
+}
+
 static void connected_forward(ecn_layer *l, const float *const *in, const ecn_ctx *ctx)
 {
     const connected_params *p = l->p;
     connected_gemm(l, in[0], ctx);
+    if (p->batch_normalize && p->bn_cache && ctx && ctx->train) {
+        connected_bn_train(l);
+        ecn_activate(l->output, (size_t)l->batch * p->outputs, p->act);
+        return;
+    }
     if (p->batch_normalize && !p->folded) {
         ecn_normalize(l->output, p->mean, p->var, l->batch, p->outputs, 1);
         ecn_scale_bias(l->output, p->scales, l->batch, p->outputs, 1);
     }
     ecn_add_bias(l->output, p->biases, l->batch, p->outputs, 1);
     ecn_activate(l->output, (size_t)l->batch * p->outputs, p->act);
+}
+
+/* ---- training ------------------------------------------------------- */
+
+static int connected_train_begin(ecn_layer *l, ecn_err *err)
+{
+    connected_params *p = l->p;
+    size_t outs = (size_t)p->outputs;
+    if (p->folded)
+        return ecn_fail(err, "connected layer %d: batch norm was folded into the weights; "
+                        "training needs the unfolded parameters", l->index);
+    if (!p->weight_grad)
+        p->weight_grad = ecn_calloc((size_t)p->inputs * outs, sizeof(float), err);
+    if (!p->bias_grad)
+        p->bias_grad = ecn_calloc(outs * (p->batch_normalize ? 2 : 1), sizeof(float), err);
+    if (p->batch_normalize && !p->bn_cache)
+        p->bn_cache = ecn_calloc(2 * (size_t)l->batch * outs + 2 * outs, sizeof(float), err);
+    if (!p->weight_grad || !p->bias_grad || (p->batch_normalize && !p->bn_cache)) return -1;
+    return 0;
+}
+
+typedef struct connected_back_job {
+    const ecn_layer *l;
+    const float *in;
+    float *in_delta;
+    int block; /* rows of W (weight grads) or columns of W (input delta) per task */
+} connected_back_job;
+
+/* W_grad rows [o0, o0 + n) += DELTA[:, o0 : o0+n]^T X. */
+static void weight_grad_task(void *arg, int task, int thread)
+{
+    (void)thread;
+    const connected_back_job *job = arg;
+    const connected_params *p = job->l->p;
+    int o0 = task * job->block;
+    int n = p->outputs - o0 < job->block ? p->outputs - o0 : job->block;
+    ecn_gemm(1, 0, n, p->inputs, job->l->batch, 1, job->l->delta + o0, p->outputs, job->in,
+             p->inputs, 1, p->weight_grad + (size_t)o0 * p->inputs, p->inputs);
+}
+
+/* in_delta columns [j0, j0 + n) += DELTA W[:, j0 : j0+n]. */
+static void input_delta_task(void *arg, int task, int thread)
+{
+    (void)thread;
+    const connected_back_job *job = arg;
+    const connected_params *p = job->l->p;
+    int j0 = task * job->block;
+    int n = p->inputs - j0 < job->block ? p->inputs - j0 : job->block;
+    ecn_gemm(0, 0, job->l->batch, n, p->outputs, 1, job->l->delta, p->outputs, p->weights + j0,
+             p->inputs, 1, job->in_delta + j0, p->inputs);
+}
+
+/* Split `total` rows or columns into a few blocks (at least 16) per thread. */
+static void run_blocks(const ecn_ctx *ctx, int total, ecn_task_fn fn, connected_back_job *job)
+{
+    int threads = ctx && ctx->pool ? ecn_pool_threads(ctx->pool) : 1;
+    job->block = (total + 4 * threads - 1) / (4 * threads);
+    if (job->block < 16) job->block = 16;
+    int tasks = (total + job->block - 1) / job->block;
+    if (tasks > 1 && ctx && ctx->pool)
+        ecn_pool_run(ctx->pool, tasks, fn, job);
+    else
+        for (int t = 0; t < tasks; t++) fn(job, t, 0);
+}
+
+static void connected_backward(ecn_layer *l, const float *const *in, float *const *in_delta,
+                               const ecn_ctx *ctx)
+{
+    connected_params *p = l->p;
+    if (!p->weight_grad) return;
+    size_t n = (size_t)l->batch * p->outputs;
+    ecn_gradient(l->output, n, p->act, l->delta);
+    ecn_bias_backward(l->delta, l->batch, p->outputs, 1, p->bias_grad);
+    if (p->batch_normalize) {
+        bn_cache k = bn_cache_of(l);
+        ecn_bn_backward(k.y, k.x_norm, k.mean, k.var, p->scales, l->batch, p->outputs, 1, l->delta,
+                        p->bias_grad + p->outputs);
+    }
+    connected_back_job job = {l, in[0], in_delta[0], 0};
+    run_blocks(ctx, p->outputs, weight_grad_task, &job);
+    if (in_delta[0]) run_blocks(ctx, p->inputs, input_delta_task, &job);
+}
+
+static int connected_params_list(ecn_layer *l, ecn_param *out, int max)
+{
+    connected_params *p = l->p;
+    size_t outs = (size_t)p->outputs;
+    int n = p->batch_normalize ? 3 : 2;
+    if (!p->weight_grad || max < n) return 0;
+    out[0] = (ecn_param){"weights", p->weights, p->weight_grad, (size_t)p->inputs * outs, 1};
+    out[1] = (ecn_param){"biases", p->biases, p->bias_grad, outs, 0};
+    if (p->batch_normalize) out[2] = (ecn_param){"scales", p->scales, p->bias_grad + outs, outs, 0};
+    return n;
 }
 
 /* ---- weights file --------------------------------------------------- */
@@ -299,4 +450,7 @@ const ecn_layer_ops ecn_connected_ops = {
     .describe = connected_describe,
     .param_count = connected_param_count,
     .destroy = connected_destroy,
+    .train_begin = connected_train_begin,
+    .backward = connected_backward,
+    .params = connected_params_list,
 };

@@ -176,7 +176,8 @@ static size_t conv_scratch(const ecn_layer *l)
     conv_shape s = shape_of(l);
     if (((const conv *)l->p)->training) return 2 * (size_t)s.K * s.N; /* columns and their deltas */
     if (s.direct) return 0;
-    if (s.filter_split) return (size_t)s.K * s.N;
+    /* The filter split shares one unfolded input spanning all threads' scratch. */
+    if (s.filter_split) return ((size_t)s.K * s.N + l->threads - 1) / (size_t)l->threads;
     return (size_t)s.K * s.rows_per_task * l->out.w;
 }
 

@@ -1,19 +1,30 @@
 /* dropout.c - [dropout]: random zeroing while training, identity otherwise.
  *
- *   training:  out = mask * in / (1 - p),  mask[i] = 0 with probability p
+ *   training:  r = uniform [0, 1) per value;  dropped = r < p
+ *              out = dropped ? 0 : in * 1/(1 - p)
  *   inference: out = in
  *
- * At inference the output is the input buffer itself (in_place), so the
- * forward pass does nothing.  probability defaults to 0.5.
+ * At inference the output is usually the input buffer itself (in_place), so
+ * the forward pass does nothing; it copies when the planner could not alias
+ * (and always in training, where every layer has its own output).
+ * probability defaults to 0.5.  The random numbers come from the network's
+ * training generator (ecn_net_set_seed makes a forward pass repeatable).
+ *
+ * Backward, with the multipliers of the last training forward kept in `keep`
+ * (0 or 1/(1-p)):
+ *
+ *   in_delta[i] += keep[i] * delta[i]
  */
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/error.h"
 #include "core/layer.h"
 #include "cpu/blas.h"
 
 typedef struct dropout_params {
     float probability;
+    float *keep; /* training: batch * inputs multipliers, 0 or 1/(1-p) */
 } dropout_params;
 
 static int dropout_make(ecn_layer *l, ecn_opts *o, const ecn_build *b)
@@ -41,12 +52,47 @@ static int dropout_make(ecn_layer *l, ecn_opts *o, const ecn_build *b)
     return 0;
 }
 
+/* Training: draw the mask and apply it (works in place as well). */
+static void dropout_train_forward(ecn_layer *l, const float *in, const ecn_ctx *ctx)
+{
+    const dropout_params *p = l->p;
+    float scale = 1.f / (1.f - p->probability);
+    size_t n = (size_t)l->batch * ecn_layer_outputs(l);
+    for (size_t i = 0; i < n; i++) {
+        float r = ctx->rng ? ecn_rng_uniform(ctx->rng) : 1; /* no generator: keep all */
+        p->keep[i] = r < p->probability ? 0 : scale;
+        l->output[i] = in[i] * p->keep[i];
+    }
+}
+
 /* Inference: identity.  The planner aliases output and input, so the copy
- * below only runs if it ever did not. */
+ * below only runs if it could not. */
 static void dropout_forward(ecn_layer *l, const float *const *in, const ecn_ctx *ctx)
 {
+    const dropout_params *p = l->p;
+    if (ctx && ctx->train && p->keep)
+        dropout_train_forward(l, in[0], ctx);
+    else
+        ecn_copy(in[0], (size_t)l->batch * ecn_layer_outputs(l), l->output);
+}
+
+static int dropout_train_begin(ecn_layer *l, ecn_err *err)
+{
+    dropout_params *p = l->p;
+    if (p->keep) return 0;
+    p->keep = ecn_calloc((size_t)l->batch * ecn_layer_outputs(l), sizeof *p->keep, err);
+    return p->keep ? 0 : -1;
+}
+
+static void dropout_backward(ecn_layer *l, const float *const *in, float *const *in_delta,
+                             const ecn_ctx *ctx)
+{
+    (void)in;
     (void)ctx;
-    ecn_copy(in[0], (size_t)l->batch * ecn_layer_outputs(l), l->output);
+    const dropout_params *p = l->p;
+    if (!in_delta[0] || !p->keep) return;
+    size_t n = (size_t)l->batch * ecn_layer_outputs(l);
+    for (size_t i = 0; i < n; i++) in_delta[0][i] += p->keep[i] * l->delta[i];
 }
 
 static void dropout_describe(const ecn_layer *l, char *buf, size_t n)
@@ -57,7 +103,9 @@ static void dropout_describe(const ecn_layer *l, char *buf, size_t n)
 
 static void dropout_destroy(ecn_layer *l)
 {
-    free(l->p);
+    dropout_params *p = l->p;
+    if (p) free(p->keep);
+    free(p);
     l->p = NULL;
 }
 
@@ -67,4 +115,6 @@ const ecn_layer_ops ecn_dropout_ops = {
     .forward = dropout_forward,
     .describe = dropout_describe,
     .destroy = dropout_destroy,
+    .train_begin = dropout_train_begin,
+    .backward = dropout_backward,
 };

@@ -9,15 +9,26 @@
  * -infinity (a window with no position inside gives -FLT_MAX, as Darknet).
  * The default pad = size - 1 keeps 13x13 at 13x13 for size 2, stride 1
  * (yolov3-tiny) and size 5/9/13, stride 1 (yolov3-spp).
+ *
+ * Training: the forward pass also records, for every output, which input
+ * position won (the first of equal values, scanning rows then columns; -1 for
+ * a window entirely outside the input).  The gradient of a max is 1 for the
+ * winner and 0 for the rest, so backward routes each output's delta there:
+ *
+ *   in_delta[c][argmax(c, oy, ox)] += delta[c][oy][ox]
+ *
+ * (overlapping windows can send several deltas to one input: they add up).
  */
 #include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/error.h"
 #include "core/layer.h"
 
 typedef struct maxpool_params {
     int size, stride, pad;
+    int *argmax; /* training: batch * outputs winners (index in the input plane) */
 } maxpool_params;
 
 static int maxpool_make(ecn_layer *l, ecn_opts *o, const ecn_build *b)
@@ -25,7 +36,7 @@ static int maxpool_make(ecn_layer *l, ecn_opts *o, const ecn_build *b)
     (void)b;
     int stride = ecn_opt_int(o, "stride", 1);
     int size = ecn_opt_int(o, "size", stride);
-    int pad = ecn_opt_int(o, "padding", size - 1);
+    int pad = ecn_opt_int(o, "padding", size > 0 ? size - 1 : 0); /* size - 1 overflows for INT_MIN */
     if (o->failed) return -1;
 
     if (stride <= 0) {
@@ -45,14 +56,21 @@ static int maxpool_make(ecn_layer *l, ecn_opts *o, const ecn_build *b)
         ecn_opt_fail(o, NULL, "maxpool needs an image input, got %d x %d x %d", in.w, in.h, in.c);
         return -1;
     }
-    l->out.c = in.c;
-    l->out.w = (in.w + pad - size) / stride + 1;
-    l->out.h = (in.h + pad - size) / stride + 1;
-    if (l->out.w <= 0 || l->out.h <= 0) {
+    /* In long long: in.w + pad overflows int for padding near INT_MAX. */
+    long long out_w = ((long long)in.w + pad - size) / stride + 1;
+    long long out_h = ((long long)in.h + pad - size) / stride + 1;
+    if (out_w <= 0 || out_h <= 0) {
         ecn_opt_fail(o, "size", "window %d (padding %d) is larger than the %d x %d input", size,
                      pad, in.w, in.h);
         return -1;
     }
+    if (out_w > (1 << 30) || out_h > (1 << 30)) {
+        ecn_opt_fail(o, "padding", "output of %lld x %lld is too large", out_w, out_h);
+        return -1;
+    }
+    l->out.c = in.c;
+    l->out.w = (int)out_w;
+    l->out.h = (int)out_h;
 
     maxpool_params *p = calloc(1, sizeof *p);
     if (!p) {
@@ -73,9 +91,10 @@ static void clip_window(int start, int size, int n, int *lo, int *hi)
     *hi = start + size > n ? n : start + size;
 }
 
-/* One input plane (w x h) to one output plane. */
+/* One input plane (w x h) to one output plane; argmax (NULL at inference)
+ * receives each output's winning position in the plane. */
 static void maxpool_plane(const maxpool_params *p, const float *in, int w, int h, float *out,
-                          int ow, int oh)
+                          int *argmax, int ow, int oh)
 {
     int offset = -p->pad / 2;
     for (int oy = 0; oy < oh; oy++) {
@@ -85,10 +104,12 @@ static void maxpool_plane(const maxpool_params *p, const float *in, int w, int h
             int x0, x1;
             clip_window(ox * p->stride + offset, p->size, w, &x0, &x1);
             float best = -FLT_MAX;
+            int best_i = -1;
             for (int y = y0; y < y1; y++)
                 for (int x = x0; x < x1; x++)
-                    if (in[y * w + x] > best) best = in[y * w + x];
+                    if (in[y * w + x] > best) best = in[y * w + x], best_i = y * w + x;
             out[oy * ow + ox] = best;
+            if (argmax) argmax[oy * ow + ox] = best_i;
         }
     }
 }
@@ -96,6 +117,8 @@ static void maxpool_plane(const maxpool_params *p, const float *in, int w, int h
 typedef struct maxpool_job {
     const ecn_layer *l;
     const float *in;
+    int *argmax;    /* training forward: where the winners go (NULL otherwise) */
+    float *in_delta; /* backward */
 } maxpool_job;
 
 /* Task t is plane t of the batch: image t / c, channel t % c. */
@@ -106,17 +129,59 @@ static void maxpool_task(void *arg, int task, int thread)
     const ecn_layer *l = job->l;
     size_t in_plane = (size_t)l->in.w * l->in.h, out_plane = (size_t)l->out.w * l->out.h;
     maxpool_plane(l->p, job->in + task * in_plane, l->in.w, l->in.h,
-                  l->output + task * out_plane, l->out.w, l->out.h);
+                  l->output + task * out_plane, job->argmax ? job->argmax + task * out_plane : NULL,
+                  l->out.w, l->out.h);
+}
+
+static void run_planes(const ecn_layer *l, const ecn_ctx *ctx, ecn_task_fn fn, maxpool_job *job)
+{
+    int planes = l->batch * l->out.c;
+    if (ctx && ctx->pool)
+        ecn_pool_run(ctx->pool, planes, fn, job);
+    else
+        for (int t = 0; t < planes; t++) fn(job, t, 0);
 }
 
 static void maxpool_forward(ecn_layer *l, const float *const *in, const ecn_ctx *ctx)
 {
-    maxpool_job job = {l, in[0]};
-    int planes = l->batch * l->out.c;
-    if (ctx && ctx->pool)
-        ecn_pool_run(ctx->pool, planes, maxpool_task, &job);
-    else
-        for (int t = 0; t < planes; t++) maxpool_task(&job, t, 0);
+    const maxpool_params *p = l->p;
+    maxpool_job job = {l, in[0], ctx && ctx->train ? p->argmax : NULL, NULL};
+    run_planes(l, ctx, maxpool_task, &job);
+}
+
+/* ---- training ------------------------------------------------------- */
+
+static int maxpool_train_begin(ecn_layer *l, ecn_err *err)
+{
+    maxpool_params *p = l->p;
+    if (p->argmax) return 0;
+    p->argmax = ecn_calloc((size_t)l->batch * ecn_layer_outputs(l), sizeof *p->argmax, err);
+    return p->argmax ? 0 : -1;
+}
+
+/* Task t sends plane t's deltas to the winners (planes never share inputs). */
+static void maxpool_back_task(void *arg, int task, int thread)
+{
+    (void)thread;
+    const maxpool_job *job = arg;
+    const ecn_layer *l = job->l;
+    const maxpool_params *p = l->p;
+    size_t in_plane = (size_t)l->in.w * l->in.h, out_plane = (size_t)l->out.w * l->out.h;
+    const int *win = p->argmax + task * out_plane;
+    const float *delta = l->delta + task * out_plane;
+    float *in_delta = job->in_delta + task * in_plane;
+    for (size_t o = 0; o < out_plane; o++)
+        if (win[o] >= 0) in_delta[win[o]] += delta[o];
+}
+
+static void maxpool_backward(ecn_layer *l, const float *const *in, float *const *in_delta,
+                             const ecn_ctx *ctx)
+{
+    (void)in;
+    const maxpool_params *p = l->p;
+    if (!in_delta[0] || !p->argmax) return;
+    maxpool_job job = {l, NULL, NULL, in_delta[0]};
+    run_planes(l, ctx, maxpool_back_task, &job);
 }
 
 static void maxpool_describe(const ecn_layer *l, char *buf, size_t n)
@@ -127,7 +192,9 @@ static void maxpool_describe(const ecn_layer *l, char *buf, size_t n)
 
 static void maxpool_destroy(ecn_layer *l)
 {
-    free(l->p);
+    maxpool_params *p = l->p;
+    if (p) free(p->argmax);
+    free(p);
     l->p = NULL;
 }
 
@@ -137,4 +204,6 @@ const ecn_layer_ops ecn_maxpool_ops = {
     .forward = maxpool_forward,
     .describe = maxpool_describe,
     .destroy = maxpool_destroy,
+    .train_begin = maxpool_train_begin,
+    .backward = maxpool_backward,
 };

@@ -15,6 +15,11 @@
  * (26x26x64 -> 13x13x256) was trained with exactly this shuffle.
  *
  *   forward: out = (w/s) x (h/s) x (c*s*s)     reverse: out = (w*s) x (h*s) x (c/(s*s))
+ *
+ * Backward: the map is a permutation, so its adjoint sends each delta back
+ * along the same pair (a, z):
+ *
+ *   forward:  in_delta[z] += delta[a]        reverse:  in_delta[a] += delta[z]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,9 +36,10 @@ static int reorg_check(ecn_opts *o, ecn_shape in, int s, int reverse)
         ecn_opt_fail(o, NULL, "reorg needs an image input, got %d x %d x %d", in.w, in.h, in.c);
         return -1;
     }
-    if (in.c % (s * s) != 0) {
-        ecn_opt_fail(o, "stride", "expected the %d input channels to be a multiple of stride^2 = %d",
-                     in.c, s * s);
+    long long ss = (long long)s * s; /* s * s overflows int for s > 46340 */
+    if (in.c % ss != 0) {
+        ecn_opt_fail(o, "stride", "expected the %d input channels to be a multiple of stride^2 = %lld",
+                     in.c, ss);
         return -1;
     }
     if (!reverse && (in.w % s != 0 || in.h % s != 0)) {
@@ -121,6 +127,33 @@ static void reorg_forward(ecn_layer *l, const float *const *in, const ecn_ctx *c
         reorg_image(l->p, l->in, in[0] + b * n, l->output + b * n);
 }
 
+/* The adjoint of reorg_image: delta flows from output index to input index. */
+static void reorg_back_image(const reorg_params *p, ecn_shape in, const float *delta,
+                             float *in_delta)
+{
+    for (int k = 0; k < in.c; k++)
+        for (int j = 0; j < in.h; j++)
+            for (int i = 0; i < in.w; i++) {
+                size_t a, z;
+                reorg_pair(in, p->stride, i, j, k, &a, &z);
+                if (p->reverse)
+                    in_delta[a] += delta[z];
+                else
+                    in_delta[z] += delta[a];
+            }
+}
+
+static void reorg_backward(ecn_layer *l, const float *const *in, float *const *in_delta,
+                           const ecn_ctx *ctx)
+{
+    (void)in;
+    (void)ctx;
+    if (!in_delta[0]) return;
+    size_t n = ecn_layer_inputs(l);
+    for (int b = 0; b < l->batch; b++)
+        reorg_back_image(l->p, l->in, l->delta + b * n, in_delta[0] + b * n);
+}
+
 /* Darknet prints "reorg              / 2". */
 static void reorg_describe(const ecn_layer *l, char *buf, size_t n)
 {
@@ -138,6 +171,7 @@ const ecn_layer_ops ecn_reorg_ops = {
     .name = "reorg",
     .make = reorg_make,
     .forward = reorg_forward,
+    .backward = reorg_backward,
     .describe = reorg_describe,
     .destroy = reorg_destroy,
 };

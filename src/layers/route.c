@@ -6,6 +6,12 @@
  * non-negative one absolute.  Every listed layer must come before this one
  * and all must share width and height; the output is w x h x (c1 + c2 + ...).
  * A single layer makes route a plain copy (used to jump back in YOLO heads).
+ *
+ * Backward: each source gets back its own slice of the delta,
+ *
+ *   in_delta_k[b] += delta[b][offset_k, offset_k + size_k)
+ *
+ * added, not copied: the same layer may be listed twice, or also feed others.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +109,22 @@ static void route_forward(ecn_layer *l, const float *const *in, const ecn_ctx *c
     }
 }
 
+static void route_backward(ecn_layer *l, const float *const *in, float *const *in_delta,
+                           const ecn_ctx *ctx)
+{
+    (void)in;
+    (void)ctx;
+    const route_params *p = l->p;
+    size_t outputs = ecn_layer_outputs(l);
+    for (int b = 0; b < l->batch; b++) {
+        const float *src = l->delta + b * outputs;
+        for (int k = 0; k < l->n_sources; k++) {
+            if (in_delta[k]) ecn_axpy(p->sizes[k], 1, src, in_delta[k] + b * p->sizes[k]);
+            src += p->sizes[k];
+        }
+    }
+}
+
 /* Darknet prints the absolute indices: "route  13 8". */
 static void route_describe(const ecn_layer *l, char *buf, size_t n)
 {
@@ -126,6 +148,7 @@ const ecn_layer_ops ecn_route_ops = {
     .name = "route",
     .make = route_make,
     .forward = route_forward,
+    .backward = route_backward,
     .describe = route_describe,
     .destroy = route_destroy,
 };

@@ -12,6 +12,16 @@
  *       for k < min(c1, c2), j < min(h1, h2), i < min(w1, w2)
  *
  * and the rest of out is prev unchanged (before the activation).
+ *
+ * Backward: first through the activation, d = delta * act'(out); then
+ *
+ *   prev_delta[o] += alpha * d[o]   where o is in the common region
+ *                 += d[o]           elsewhere (prev passed unchanged)
+ *   from_delta[a] += beta * d[o]    for each pair (o, a) of the region
+ *
+ * With equal shapes the region is everything: prev_delta += alpha * d and
+ * from_delta += beta * d.  (Darknet scales all of prev_delta by alpha even
+ * outside the region; that only differs for mismatched shapes with alpha != 1.)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,20 +107,55 @@ static int shortcut_make(ecn_layer *l, ecn_opts *o, const ecn_build *b)
 
 static int imin(int a, int b) { return a < b ? a : b; }
 
+/* The common region of one image: pairs (o, a) of positions in out and add. */
+typedef struct region {
+    ecn_shape os, as;
+    int stride, sample, minw, minh, minc;
+} region;
+
+static region region_of(const shortcut_params *p, ecn_shape os)
+{
+    region r = {os, p->add, p->add.w / os.w, os.w / p->add.w, imin(p->add.w, os.w),
+                imin(p->add.h, os.h), imin(p->add.c, os.c)};
+    if (r.stride < 1) r.stride = 1;
+    if (r.sample < 1) r.sample = 1;
+    return r;
+}
+
+static size_t region_out(const region *r, int k, int j, int i)
+{
+    return (size_t)i * r->sample + r->os.w * ((size_t)j * r->sample + (size_t)r->os.h * k);
+}
+
+static size_t region_add(const region *r, int k, int j, int i)
+{
+    return (size_t)i * r->stride + r->as.w * ((size_t)j * r->stride + (size_t)r->as.h * k);
+}
+
 /* out = alpha*out + beta*add over the common region of one image. */
 static void add_region(const shortcut_params *p, ecn_shape os, float *out, const float *add)
 {
-    ecn_shape as = p->add;
-    int stride = as.w / os.w, sample = os.w / as.w;
-    if (stride < 1) stride = 1;
-    if (sample < 1) sample = 1;
-    int minw = imin(as.w, os.w), minh = imin(as.h, os.h), minc = imin(as.c, os.c);
-    for (int k = 0; k < minc; k++)
-        for (int j = 0; j < minh; j++)
-            for (int i = 0; i < minw; i++) {
-                size_t o = (size_t)i * sample + os.w * ((size_t)j * sample + (size_t)os.h * k);
-                size_t a = (size_t)i * stride + as.w * ((size_t)j * stride + (size_t)as.h * k);
+    region r = region_of(p, os);
+    for (int k = 0; k < r.minc; k++)
+        for (int j = 0; j < r.minh; j++)
+            for (int i = 0; i < r.minw; i++) {
+                size_t o = region_out(&r, k, j, i), a = region_add(&r, k, j, i);
                 out[o] = p->alpha * out[o] + p->beta * add[a];
+            }
+}
+
+/* The adjoint of add_region for one image (after prev_delta += d everywhere):
+ * prev_delta gets alpha - 1 more of d inside the region, from_delta beta. */
+static void back_region(const shortcut_params *p, ecn_shape os, const float *d, float *prev_delta,
+                        float *from_delta)
+{
+    region r = region_of(p, os);
+    for (int k = 0; k < r.minc; k++)
+        for (int j = 0; j < r.minh; j++)
+            for (int i = 0; i < r.minw; i++) {
+                size_t o = region_out(&r, k, j, i), a = region_add(&r, k, j, i);
+                if (prev_delta) prev_delta[o] += (p->alpha - 1) * d[o];
+                if (from_delta) from_delta[a] += p->beta * d[o];
             }
 }
 
@@ -134,6 +179,26 @@ static void shortcut_forward(ecn_layer *l, const float *const *in, const ecn_ctx
     ecn_activate(l->output, (size_t)l->batch * outputs, p->act);
 }
 
+static void shortcut_backward(ecn_layer *l, const float *const *in, float *const *in_delta,
+                              const ecn_ctx *ctx)
+{
+    (void)in;
+    (void)ctx;
+    const shortcut_params *p = l->p;
+    size_t outputs = ecn_layer_outputs(l), adds = ecn_shape_size(p->add);
+    size_t n = (size_t)l->batch * outputs;
+    ecn_gradient(l->output, n, p->act, l->delta);
+    if (p->add.w == l->out.w && p->add.h == l->out.h && p->add.c == l->out.c) {
+        if (in_delta[0]) ecn_axpy(n, p->alpha, l->delta, in_delta[0]);
+        if (in_delta[1]) ecn_axpy(n, p->beta, l->delta, in_delta[1]);
+        return;
+    }
+    if (in_delta[0]) ecn_axpy(n, 1, l->delta, in_delta[0]);
+    for (int b = 0; b < l->batch; b++)
+        back_region(p, l->out, l->delta + b * outputs, in_delta[0] ? in_delta[0] + b * outputs : NULL,
+                    in_delta[1] ? in_delta[1] + b * adds : NULL);
+}
+
 /* Darknet prints the absolute index of the added layer: "res   36". */
 static void shortcut_describe(const ecn_layer *l, char *buf, size_t n)
 {
@@ -151,6 +216,7 @@ const ecn_layer_ops ecn_shortcut_ops = {
     .name = "shortcut",
     .make = shortcut_make,
     .forward = shortcut_forward,
+    .backward = shortcut_backward,
     .describe = shortcut_describe,
     .destroy = shortcut_destroy,
 };

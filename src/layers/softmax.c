@@ -8,7 +8,29 @@
  * with T = temperature (default 1) and max the run's largest value (which
  * changes nothing mathematically and keeps exp from overflowing).  The shape
  * is unchanged.  Darknet's hierarchical softmax (tree=file) is not supported.
+ *
+ * Training with a truth t (the network's truth must be meant for this layer:
+ * as many floats per image as the layer has outputs; otherwise, or with
+ * noloss=1, no loss is computed here), as Darknet's softmax_x_ent:
+ *
+ *   loss = -sum t[i] * log(out[i])          (summed over the batch)
+ *   delta[i] = t[i] - out[i]
+ *
+ * t - out is already -dLoss/dx with respect to the softmax INPUT (the
+ * softmax Jacobian cancels against the log), so backward just adds it:
+ * in_delta += delta (Darknet does the same, and ignores the temperature,
+ * whose exact gradient would be (t - out) / T).
+ *
+ * When this layer computed no loss, its delta (-dL/dout, from the layers
+ * after it) goes through the true Jacobian, run by run:
+ *
+ *   in_delta[i] += out[i] * (delta[i] - sum_j out[j] * delta[j]) / T
+ *
+ * (Darknet would add delta unchanged there as well, which is only right for
+ * its own cross-entropy.)
  */
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -18,13 +40,15 @@
 typedef struct softmax_params {
     int groups;
     float temperature;
-    int spatial, noloss; /* read for training; not used at inference */
+    int spatial;  /* read for Darknet compatibility (its CPU path ignores it too) */
+    int noloss;   /* training: never compute a loss here */
+    int own_loss; /* the last training forward computed the loss (delta = t - out) */
 } softmax_params;
 
 static int softmax_make(ecn_layer *l, ecn_opts *o, const ecn_build *b)
 {
     (void)b;
-    softmax_params pp;
+    softmax_params pp = {0};
     pp.groups = ecn_opt_int(o, "groups", 1);
     pp.temperature = ecn_opt_float(o, "temperature", 1);
     const char *tree = ecn_opt_str(o, "tree", NULL);
@@ -60,14 +84,58 @@ static int softmax_make(ecn_layer *l, ecn_opts *o, const ecn_build *b)
     return 0;
 }
 
+/* Cross-entropy against the truth, if it is meant for this layer. */
+static void softmax_loss(ecn_layer *l, const ecn_ctx *ctx)
+{
+    softmax_params *p = l->p;
+    size_t outputs = ecn_layer_outputs(l), n = (size_t)l->batch * outputs;
+    l->loss = 0;
+    p->own_loss = 0;
+    if (!ctx->truth || p->noloss || !l->delta || (size_t)ctx->truth_floats != outputs) return;
+    double loss = 0;
+    for (size_t i = 0; i < n; i++) {
+        float t = ctx->truth[i], y = l->output[i];
+        l->delta[i] = t - y;
+        if (t != 0) loss -= t * log(y > FLT_MIN ? y : FLT_MIN); /* no infinite loss at y = 0 */
+    }
+    l->loss = (float)loss;
+    p->own_loss = 1;
+}
+
 static void softmax_forward(ecn_layer *l, const float *const *in, const ecn_ctx *ctx)
 {
-    (void)ctx;
     const softmax_params *p = l->p;
     size_t n = ecn_layer_inputs(l) / (size_t)p->groups;
     size_t runs = (size_t)l->batch * (size_t)p->groups;
     for (size_t r = 0; r < runs; r++)
         ecn_softmax(in[0] + r * n, (int)n, p->temperature, 1, l->output + r * n);
+    if (ctx && ctx->train) softmax_loss(l, ctx);
+}
+
+/* in_delta += J^T delta for one run of n values: y (d - y.d) / T. */
+static void softmax_back_run(const float *y, const float *d, size_t n, float temp, float *in_delta)
+{
+    double dot = 0;
+    for (size_t i = 0; i < n; i++) dot += (double)y[i] * d[i];
+    for (size_t i = 0; i < n; i++) in_delta[i] += y[i] * (d[i] - (float)dot) / temp;
+}
+
+static void softmax_backward(ecn_layer *l, const float *const *in, float *const *in_delta,
+                             const ecn_ctx *ctx)
+{
+    (void)in;
+    (void)ctx;
+    const softmax_params *p = l->p;
+    if (!in_delta[0]) return;
+    if (p->own_loss) {
+        ecn_axpy((size_t)l->batch * ecn_layer_outputs(l), 1, l->delta, in_delta[0]);
+        return;
+    }
+    size_t n = ecn_layer_inputs(l) / (size_t)p->groups;
+    size_t runs = (size_t)l->batch * (size_t)p->groups;
+    for (size_t r = 0; r < runs; r++)
+        softmax_back_run(l->output + r * n, l->delta + r * n, n, p->temperature,
+                         in_delta[0] + r * n);
 }
 
 static void softmax_describe(const ecn_layer *l, char *buf, size_t n)
@@ -89,6 +157,7 @@ const ecn_layer_ops ecn_softmax_ops = {
     .name = "softmax",
     .make = softmax_make,
     .forward = softmax_forward,
+    .backward = softmax_backward,
     .describe = softmax_describe,
     .destroy = softmax_destroy,
 };

@@ -6,6 +6,10 @@
  * Darknet reads a negative stride as "downsample by -stride" (the reverse of
  * upsampling, a sum over each block); no shipped cfg uses it and it is not
  * supported here.
+ *
+ * Backward: each input feeds a stride x stride block of outputs, so
+ *
+ *   in_delta[c][y][x] += scale * sum over 0 <= dy, dx < stride of delta[c][y*stride+dy][x*stride+dx]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +39,12 @@ static int upsample_make(ecn_layer *l, ecn_opts *o, const ecn_build *b)
     ecn_shape in = l->in;
     if (in.w <= 0 || in.h <= 0 || in.c <= 0) {
         ecn_opt_fail(o, NULL, "upsample needs an image input, got %d x %d x %d", in.w, in.h, in.c);
+        return -1;
+    }
+    /* In long long: in.w * stride overflows int for a stride near INT_MAX. */
+    if ((long long)in.w * stride > (1 << 30) || (long long)in.h * stride > (1 << 30)) {
+        ecn_opt_fail(o, "stride", "output of %lld x %lld is too large", (long long)in.w * stride,
+                     (long long)in.h * stride);
         return -1;
     }
     upsample_params *p = calloc(1, sizeof *p);
@@ -71,6 +81,31 @@ static void upsample_forward(ecn_layer *l, const float *const *in, const ecn_ctx
         upsample_plane(l->p, in[0] + t * in_plane, l->in.w, l->in.h, l->output + t * out_plane);
 }
 
+/* The adjoint of upsample_plane: every output row adds into its input row. */
+static void upsample_back_plane(const upsample_params *p, const float *delta, int w, int h,
+                                float *in_delta)
+{
+    int s = p->stride, ow = w * s;
+    for (int y = 0; y < h * s; y++) {
+        float *row = in_delta + (size_t)(y / s) * w;
+        const float *src = delta + (size_t)y * ow;
+        for (int x = 0; x < ow; x++) row[x / s] += p->scale * src[x];
+    }
+}
+
+static void upsample_backward(ecn_layer *l, const float *const *in, float *const *in_delta,
+                              const ecn_ctx *ctx)
+{
+    (void)in;
+    (void)ctx;
+    if (!in_delta[0]) return;
+    size_t in_plane = (size_t)l->in.w * l->in.h, out_plane = (size_t)l->out.w * l->out.h;
+    size_t planes = (size_t)l->batch * l->in.c;
+    for (size_t t = 0; t < planes; t++)
+        upsample_back_plane(l->p, l->delta + t * out_plane, l->in.w, l->in.h,
+                            in_delta[0] + t * in_plane);
+}
+
 static void upsample_describe(const ecn_layer *l, char *buf, size_t n)
 {
     const upsample_params *p = l->p;
@@ -87,6 +122,7 @@ const ecn_layer_ops ecn_upsample_ops = {
     .name = "upsample",
     .make = upsample_make,
     .forward = upsample_forward,
+    .backward = upsample_backward,
     .describe = upsample_describe,
     .destroy = upsample_destroy,
 };

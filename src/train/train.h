@@ -1,0 +1,55 @@
+/* train.h - the training loop: batches, updates, checkpoints, resume.
+ *
+ * One iteration = one update = batch images of [net] (fed as `subdivisions`
+ * forward/backward passes of batch/subdivisions images each).  Training runs
+ * until max_batches iterations.  The images of iteration i are fixed by the
+ * seed: image number s (counting from the start of training) is example
+ * perm_e[s mod n] of epoch e = s / n, perm_e a shuffle seeded by (seed, e),
+ * and augmentation and dropout draw from a generator seeded by (seed, i).  So
+ * a run resumed from a checkpoint (whose header holds `seen`, the images
+ * trained on) continues exactly as the uninterrupted run would, except for
+ * the momentum, which a .weights file does not hold (as in Darknet).
+ */
+#ifndef ECN_TRAIN_H
+#define ECN_TRAIN_H
+
+#include <signal.h>
+
+#include "core/net.h"
+#include "train/data.h"
+
+typedef struct ecn_train_status {
+    int iteration, max_iterations;
+    int epoch;              /* epochs completed */
+    float loss, avg_loss;   /* per image: last iteration, running average */
+    float lr;
+    double images_per_s, elapsed_s, eta_s;
+    double valid_top1;      /* after an epoch, when a validation set is given; else -1 */
+} ecn_train_status;
+
+typedef void (*ecn_train_callback)(void *user, const ecn_train_status *st);
+
+typedef struct ecn_train_opts {
+    const char *out_dir;       /* checkpoints: OUT/NAME_last.weights, OUT/NAME_final.weights */
+    const char *name;
+    int save_every;            /* iterations between checkpoints; 0: once per epoch */
+    unsigned long long seed;
+    const ecn_augment *aug;    /* NULL: none */
+    const ecn_dataset *valid;  /* evaluated after each epoch when not NULL */
+    volatile sig_atomic_t *stop; /* becomes nonzero: save a checkpoint and return */
+    ecn_train_callback on_iteration, on_epoch;
+    void *user;
+} ecn_train_opts;
+
+/* net must be built with batch = [net] batch / subdivisions.  Returns 0 when
+ * max_batches is reached or *stop was set (both after saving), -1 on error. */
+int ecn_train(ecn_net *net, const ecn_dataset *train, const ecn_train_opts *o, ecn_err *err);
+
+/* Build a network for training from its cfg: the mini-batch is [net]
+ * batch / subdivisions, as Darknet runs it. */
+int ecn_train_open(const char *cfg, int threads, ecn_net **net, ecn_err *err);
+
+/* Paths of the checkpoint files in out_dir for `name`. */
+void ecn_train_paths(const ecn_train_opts *o, char *last, char *final, size_t size);
+
+#endif
