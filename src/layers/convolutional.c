@@ -455,9 +455,8 @@ static void conv_forward_train(ecn_layer *l, const float *const *in, const ecn_c
     ecn_activate(l->output, n, p->act);
 }
 
-static void backward_image_task(void *arg, int img, int thread)
+static void backward_image(const train_job *j, int img, int thread)
 {
-    const train_job *j = arg;
     const ecn_layer *l = j->l;
     const conv_shape *s = &j->s;
     const float *image = j->in + (size_t)img * ecn_layer_inputs(l);
@@ -481,6 +480,16 @@ static void backward_image_task(void *arg, int img, int thread)
     }
 }
 
+/* Task t takes images t, t + T, t + 2T, ... into accumulator t: a fixed
+ * split, so that the sums, and the trained weights, do not depend on which
+ * thread ran first. */
+static void backward_share_task(void *arg, int task, int thread)
+{
+    const train_job *j = arg;
+    (void)thread;
+    for (int img = task; img < j->l->batch; img += j->l->threads) backward_image(j, img, task);
+}
+
 static void conv_backward(ecn_layer *l, const float *const *in, float *const *in_delta,
                           const ecn_ctx *ctx)
 {
@@ -494,7 +503,7 @@ static void conv_backward(ecn_layer *l, const float *const *in, float *const *in
         ecn_bn_backward(p->x, p->x_norm, p->batch_mean, p->batch_var, p->scales, l->batch, F, S,
                         l->delta, p->scale_grad);
     memset(p->thread_grads, 0, nw * (size_t)l->threads * sizeof(float));
-    ecn_pool_run(ctx->pool, l->batch, backward_image_task, &j);
+    ecn_pool_run(ctx->pool, l->threads, backward_share_task, &j);
     for (int t = 0; t < l->threads; t++) ecn_axpy(nw, 1, p->thread_grads + (size_t)t * nw, p->weight_grad);
 }
 
