@@ -5,6 +5,7 @@
 #   make test SANITIZE=1 the same under AddressSanitizer and UBSan
 #   make bench           ecnet against darknet and an OpenBLAS sgemm probe
 #   make demo            ecnet next to darknet on YOLOv3-tiny
+#   make weights         retrain weights/*.weights from the datasets
 #   make GPU=1           reserved for the CUDA backend in cuda/
 
 CC       ?= cc
@@ -29,7 +30,7 @@ endif
 CFLAGS  := -std=c11 -Wall -Wextra -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) -MMD -MP -Isrc
 LDLIBS  := -lopenblas -lstb -lz -lpthread -lm
 
-LIB_SRC   := $(wildcard src/core/*.c src/cpu/*.c src/layers/*.c src/detect/*.c src/train/*.c)
+LIB_SRC   := $(wildcard src/core/*.c src/cpu/*.c src/layers/*.c src/detect/*.c src/train/*.c src/split/*.c)
 TOOL_SRC  := $(wildcard tools/*.c)
 TEST_SRC  := $(wildcard tests/test_*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -41,7 +42,7 @@ ECNET     := $(BUILD)/ecnet
 DARKNET_INC := /usr/lib/darknet/include
 DARKNET_LIB := /usr/lib/darknet
 
-.PHONY: all test bench demo clean
+.PHONY: all test bench demo weights clean
 all: $(ECNET)
 
 $(BUILD)/%.o: %.c
@@ -71,6 +72,13 @@ test: $(ECNET) $(TEST_BIN) $(BUILD)/darknet_ref
 
 bench: $(ECNET) $(BUILD)/darknet_ref
 	@ECNET=$(ECNET) BUILD=$(BUILD) sh tools/bench.sh
+
+# Retrain the committed weights from the dataset (2 threads: the same bytes
+# on every machine with the same OpenBLAS).
+weights: $(ECNET)
+	$(ECNET) train cfg/fashion.cfg --data fashion-mnist --out build/train --seed 1 --threads 2
+	cp build/train/fashion_final.weights weights/fashion.weights
+	$(ECNET) eval cfg/fashion.cfg weights/fashion.weights --data fashion-mnist | head -n 1
 
 demo: $(ECNET) $(BUILD)/darknet_ref
 	@ECNET=$(ECNET) BUILD=$(BUILD) sh tools/demo.sh

@@ -77,6 +77,26 @@ typedef void (*ecn_layer_hook)(void *user, int layer, const float *output, size_
 /* input: batch * ecn_net_input_shape floats.  Returns the last layer's output. */
 const float *ecn_net_forward(ecn_net *net, const float *input, ecn_layer_hook hook, void *user);
 
+/* ---- early exits and the split ----------------------------------------- */
+
+/* Early exits ([exit] branches), in layer order. */
+int ecn_net_exit_count(const ecn_net *net);
+/* Exit k's class probabilities after the last forward pass: batch * classes. */
+const float *ecn_net_exit_output(const ecn_net *net, int k, int *classes);
+/* The entropy below which exit k answers (from the cfg unless set). */
+float ecn_net_exit_threshold(const ecn_net *net, int k);
+void ecn_net_set_exit_threshold(ecn_net *net, int k, float threshold);
+
+/* The [split]: in a local run, each forward pass sends the tensors that cross
+ * it through quantization, coding, framing and back (see docs/wire.md). */
+int ecn_net_has_split(const ecn_net *net);
+/* Override the cfg's bits (0 keeps them) and codec (NULL keeps it). */
+int ecn_net_split_configure(ecn_net *net, int bits, const char *codec, ecn_err *err);
+/* Bytes of image `image`'s frame in the last forward pass (header included). */
+size_t ecn_net_split_bytes(const ecn_net *net, int image);
+/* Why the last round trip failed, or NULL. */
+const char *ecn_net_split_error(const ecn_net *net);
+
 /* ---- training -------------------------------------------------------- */
 
 /* Allocate what training needs (every layer keeps its output, gets a delta

@@ -165,8 +165,8 @@ void ecn_cfg_free(ecn_cfg *cfg)
 static ecn_option *find(ecn_opts *o, const char *key)
 {
     /* The first of repeated keys counts, as in Darknet. */
-    for (int i = o->sec->n_opts - 1; i >= 0; i--)
-        if (strcmp(o->sec->opts[i].key, key) == 0) {
+    for (int i = 0; i < o->sec->n_opts; i++)
+        if (!o->sec->opts[i].first_line && strcmp(o->sec->opts[i].key, key) == 0) {
             o->sec->opts[i].used = 1;
             return &o->sec->opts[i];
         }

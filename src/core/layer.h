@@ -23,6 +23,7 @@ typedef struct ecn_layer_ops ecn_layer_ops;
 typedef struct ecn_build {
     const ecn_layer *layers; /* the layers made so far: [0, index) */
     int index;               /* this layer's position */
+    int trunk_last;          /* the last layer of the main path (not of an exit branch) */
     ecn_shape input;         /* output shape of the previous layer (or the net input) */
     ecn_shape net_input;     /* the [net] section's input */
     int batch;
@@ -103,6 +104,8 @@ struct ecn_layer {
     float *output;   /* batch * out floats, placed by the memory planner */
     float *delta;    /* training only: -dL/d(output), batch * out floats */
     float loss;      /* loss layers: the loss of the last training forward */
+    float loss_weight; /* loss layers: weight in the network's loss (1; an exit's weight) */
+    int branch;      /* 0: the main path; k: a layer of early exit k (see exit.c) */
     void *p;         /* per-type parameters, owned by the layer's file */
 };
 

@@ -17,6 +17,8 @@
 
 #include "../cpu/gemm.h"
 #include "error.h"
+#include "../layers/exit.h"
+#include "../layers/split.h"
 
 /* ---- the [net] section ---------------------------------------------- */
 
@@ -130,7 +132,8 @@ static void warn_unused(ecn_net *net, const ecn_cfg *cfg, const ecn_section *s)
 static const char *known_sections(void)
 {
     return "convolutional (conv), connected (conn), maxpool (max), avgpool (avg), route, shortcut, "
-           "upsample, reorg, softmax (soft), dropout, cost, yolo, region, batchnorm";
+           "upsample, reorg, softmax (soft), dropout, cost, yolo, region, batchnorm, and ecnet's "
+           "exit and split";
 }
 
 /* Options Darknet reads in every section.  The weights-file switches change
@@ -149,7 +152,52 @@ static void read_common_options(ecn_opts *o)
     ecn_opt_float(o, "smooth", 0);
 }
 
-static int make_layer(ecn_net *net, const ecn_cfg *cfg, ecn_section *s, int index, ecn_err *err)
+/* Where the builder is: on the main path, or inside an exit branch (from an
+ * [exit] to the [softmax] that ends it).  Layers default to reading the
+ * previous layer of their own path, so the main path resumes after a branch
+ * from where it left. */
+typedef struct path_state {
+    int branch;      /* 0 on the main path; k inside exit branch k */
+    int trunk_last;  /* last main-path layer (-1: the network input) */
+    int exit_layer;  /* the [exit] of the open branch */
+    int n_exits;
+} path_state;
+
+static int is_section(const ecn_layer *l, const char *name) { return strcmp(l->ops->name, name) == 0; }
+
+/* After layer `index` was made: open or close a branch, note splits. */
+static int follow_path(ecn_net *net, path_state *ps, int index, const ecn_cfg *cfg, ecn_err *err)
+{
+    ecn_layer *l = &net->layers[index];
+    if (is_section(l, "exit")) {
+        if (ps->branch)
+            return ecn_fail(err, "%s:%d: [exit] inside the branch of the [exit] on line %d: end that "
+                            "branch with a [softmax] first", cfg->path, l->line, net->layers[ps->exit_layer].line);
+        if (net->n_exits == ECN_MAX_EXITS)
+            return ecn_fail(err, "%s:%d: more than %d exits", cfg->path, l->line, ECN_MAX_EXITS);
+        ps->branch = l->branch = ++ps->n_exits;
+        ps->exit_layer = index;
+        net->exit_layer[net->n_exits] = index;
+    } else if (ps->branch && is_section(l, "softmax")) {
+        l->loss_weight = ecn_exit_weight(&net->layers[ps->exit_layer]);
+        l->keep_output = 1; /* the exit's class probabilities */
+        net->exit_head[net->n_exits++] = index;
+        ps->branch = 0;
+    } else if (is_section(l, "split")) {
+        if (ps->branch)
+            return ecn_fail(err, "%s:%d: [split] inside an exit branch: the split is on the main path",
+                            cfg->path, l->line);
+        if (net->split >= 0)
+            return ecn_fail(err, "%s:%d: a second [split] (the first is on line %d)", cfg->path, l->line,
+                            net->layers[net->split].line);
+        net->split = index;
+    }
+    if (l->branch == 0) ps->trunk_last = index;
+    return 0;
+}
+
+static int make_layer(ecn_net *net, const ecn_cfg *cfg, ecn_section *s, int index, path_state *ps,
+                      ecn_err *err)
 {
     ecn_layer *l = &net->layers[index];
     const ecn_layer_ops *ops = ecn_layer_ops_find(s->name);
@@ -164,10 +212,13 @@ static int make_layer(ecn_net *net, const ecn_cfg *cfg, ecn_section *s, int inde
     l->index = index;
     l->line = s->line;
     l->batch = net->batch;
-    l->in = index ? net->layers[index - 1].out : net->input;
+    int prev = ps->branch ? index - 1 : ps->trunk_last;
+    l->in = prev >= 0 ? net->layers[prev].out : net->input;
     l->n_sources = 1;
-    l->sources[0] = index - 1;
-    ecn_build b = {net->layers, index, l->in, net->input, net->batch};
+    l->sources[0] = prev;
+    l->branch = ps->branch;
+    l->loss_weight = 1;
+    ecn_build b = {net->layers, index, ps->trunk_last, l->in, net->input, net->batch};
     ecn_opts o = {cfg, s, err, 0};
     read_common_options(&o);
     int rc = o.failed ? -1 : ops->make(l, &o, &b);
@@ -184,10 +235,14 @@ static int make_layer(ecn_net *net, const ecn_cfg *cfg, ecn_section *s, int inde
         return -1;
     }
     warn_unused(net, cfg, s);
+    if (follow_path(net, ps, index, cfg, err)) {
+        if (ops->destroy) ops->destroy(l);
+        return -1;
+    }
     return 0;
 }
 
-/* ---- memory plan ---------------------------------------------------- */
+/* ---- the split point ------------------------------------------------ */
 
 /* The slot that physically holds layer i's output (follows in-place chains). */
 static int owner_of(const ecn_net *net, int i)
@@ -196,6 +251,35 @@ static int owner_of(const ecn_net *net, int i)
         i = net->layers[i].sources[0];
     return i;
 }
+
+
+/* The cut set: every output computed at or before the split that a layer
+ * after it reads (YOLOv3's routes reach back across the split), each once,
+ * in layer order.  These tensors are what crosses from the edge to the cloud. */
+static int find_cut_set(ecn_net *net, ecn_err *err)
+{
+    net->n_cut = 0;
+    for (int k = 0; k <= net->split; k++) {
+        int crosses = 0;
+        for (int j = net->split + 1; j < net->n && !crosses; j++)
+            for (int q = 0; q < net->layers[j].n_sources; q++)
+                crosses |= owner_of(net, net->layers[j].sources[q]) == k && owner_of(net, k) == k;
+        if (!crosses) continue;
+        if (net->n_cut == ECN_MAX_CUT)
+            return ecn_fail(err, "more than %d tensors cross the [split] on line %d", ECN_MAX_CUT,
+                            net->layers[net->split].line);
+        net->cut[net->n_cut++] = k;
+    }
+    for (int j = net->split + 1; j < net->n; j++)
+        for (int q = 0; q < net->layers[j].n_sources; q++)
+            if (net->layers[j].sources[q] < 0)
+                return ecn_fail(err, "layer %d (cfg line %d), after the [split], reads the network input",
+                                j, net->layers[j].line);
+    return 0;
+}
+
+/* ---- memory plan ---------------------------------------------------- */
+
 
 typedef struct slot {
     size_t offset, size; /* in floats */
@@ -307,12 +391,21 @@ static int build(ecn_net *net, ecn_cfg *cfg, const ecn_load_opts *lo, ecn_err *e
     if (net->n == 0) return ecn_fail(err, "%s: no layers after [net]", cfg->path);
     net->layers = calloc((size_t)net->n, sizeof *net->layers);
     if (!net->layers) return ecn_fail(err, "%s: out of memory", cfg->path);
+    path_state ps = {0, -1, -1, 0};
+    net->split = -1;
     for (int i = 0; i < net->n; i++) {
-        if (make_layer(net, cfg, &cfg->sections[i + 1], i, err)) {
+        if (make_layer(net, cfg, &cfg->sections[i + 1], i, &ps, err)) {
             net->n = i; /* only the layers made so far get destroyed */
             return -1;
         }
     }
+    if (ps.branch)
+        return ecn_fail(err, "%s:%d: the branch of this [exit] never ends: close it with a [softmax]",
+                        cfg->path, net->layers[ps.exit_layer].line);
+    if (net->split >= 0 && (find_cut_set(net, err) ||
+                            ecn_split_finalize(&net->layers[net->split], net->layers, net->n, net->cut,
+                                               net->n_cut, err)))
+        return ecn_fail_prefix(err, "%s", cfg->path);
     ecn_gemm_init();
     net->pool = ecn_pool_create(lo ? lo->threads : 0);
     if (!net->pool) return ecn_fail(err, "%s: cannot start worker threads", cfg->path);
@@ -381,6 +474,14 @@ void ecn_net_free(ecn_net *net)
 
 static void gather_inputs(const ecn_net *net, const ecn_layer *l, const float *input, const float **in);
 
+/* The cut set makes the edge-to-cloud round trip in place (see split.c). */
+static void cross_split(ecn_net *net, const ecn_ctx *ctx)
+{
+    float *cut[ECN_MAX_CUT];
+    for (int k = 0; k < net->n_cut; k++) cut[k] = net->layers[net->cut[k]].output;
+    ecn_split_cross(&net->layers[net->split], cut, ctx);
+}
+
 const float *ecn_net_forward(ecn_net *net, const float *input, ecn_layer_hook hook, void *user)
 {
     ecn_ctx ctx = {net->pool, net->scratch, net->scratch_floats, 0, NULL, 0, &net->rng};
@@ -389,6 +490,7 @@ const float *ecn_net_forward(ecn_net *net, const float *input, ecn_layer_hook ho
         const float *in[ECN_MAX_SOURCES];
         gather_inputs(net, l, input, in);
         l->ops->forward(l, in, &ctx);
+        if (i == net->split) cross_split(net, &ctx);
         if (hook) hook(user, i, l->output, ecn_layer_outputs(l) * (size_t)l->batch);
     }
     return net->layers[net->n - 1].output;
@@ -498,6 +600,46 @@ float ecn_net_train_step(ecn_net *net, const float *input, const float *truth, i
     float loss = ecn_net_train_forward(net, input, truth, truth_floats);
     ecn_net_backward(net, input);
     return loss;
+}
+
+/* ---- exits ------------------------------------------------------------ */
+
+int ecn_net_exit_count(const ecn_net *net) { return net->n_exits; }
+
+const float *ecn_net_exit_output(const ecn_net *net, int k, int *classes)
+{
+    if (k < 0 || k >= net->n_exits) return NULL;
+    const ecn_layer *head = &net->layers[net->exit_head[k]];
+    if (classes) *classes = (int)ecn_shape_size(head->out);
+    return head->output;
+}
+
+float ecn_net_exit_threshold(const ecn_net *net, int k)
+{
+    return k >= 0 && k < net->n_exits ? ecn_exit_threshold(&net->layers[net->exit_layer[k]]) : 0;
+}
+
+void ecn_net_set_exit_threshold(ecn_net *net, int k, float threshold)
+{
+    if (k >= 0 && k < net->n_exits) ecn_exit_set_threshold(&net->layers[net->exit_layer[k]], threshold);
+}
+
+int ecn_net_has_split(const ecn_net *net) { return net->split >= 0; }
+
+int ecn_net_split_configure(ecn_net *net, int bits, const char *codec, ecn_err *err)
+{
+    if (net->split < 0) return ecn_fail(err, "the network has no [split]");
+    return ecn_split_configure(&net->layers[net->split], bits, codec, err);
+}
+
+size_t ecn_net_split_bytes(const ecn_net *net, int image)
+{
+    return net->split < 0 ? 0 : ecn_split_frame_bytes(&net->layers[net->split], image);
+}
+
+const char *ecn_net_split_error(const ecn_net *net)
+{
+    return net->split < 0 ? NULL : ecn_split_error(&net->layers[net->split]);
 }
 
 /* ---- introspection -------------------------------------------------- */

@@ -8,6 +8,8 @@
 #include "layer.h"
 
 #define ECN_MAX_STEPS 32
+#define ECN_MAX_CUT 16
+#define ECN_MAX_EXITS 16
 
 typedef enum { ECN_POLICY_CONSTANT, ECN_POLICY_STEP, ECN_POLICY_STEPS, ECN_POLICY_POLY,
                ECN_POLICY_EXP, ECN_POLICY_SIG, ECN_POLICY_RANDOM } ecn_lr_policy;
@@ -41,6 +43,12 @@ struct ecn_net {
     char **warnings;
     int n_warnings;
     int folded;               /* batch norm folded: weights are for inference only */
+    int n_exits;              /* early exits, in layer order */
+    int exit_layer[ECN_MAX_EXITS]; /* each exit's [exit] layer */
+    int exit_head[ECN_MAX_EXITS];  /* and the [softmax] that ends its branch */
+    int split;                /* index of the [split] layer, -1 when none */
+    int cut[ECN_MAX_CUT];     /* the layers whose outputs cross the split */
+    int n_cut;
     int training;             /* ecn_net_train_begin was called */
     float *train_arena;       /* training: every output and delta, no reuse */
     unsigned long long rng;   /* training randomness */

@@ -30,6 +30,13 @@ void ecn_bn_update_rolling(const float *mean, const float *var, int channels, fl
 void ecn_bn_backward(const float *x, const float *x_norm, const float *mean, const float *var,
                      const float *scales, int batch, int channels, int spatial, float *delta,
                      float *scale_grad);
+/* The same for one channel c, so that callers can spread channels over threads. */
+void ecn_bn_statistics_channel(const float *x, int batch, int channels, int spatial, int c, float *mean,
+                               float *var);
+void ecn_bn_normalize_channel(const float *x, float mean, float var, int batch, int channels, int spatial,
+                              int c, float *x_norm);
+void ecn_bn_backward_channel(const float *x, const float *x_norm, float mean, float var, float scale,
+                             int batch, int channels, int spatial, int c, float *delta, float *scale_grad);
 /* bias_grad[c] += sum over batch and spatial of delta */
 void ecn_bias_backward(const float *delta, int batch, int channels, int spatial, float *bias_grad);
 

@@ -437,22 +437,34 @@ static void forward_image_task(void *arg, int img, int thread)
     if (!j->p->batch_normalize) finish_block(j->p, out, j->s.N, 0, 0, j->p->filters, 0, j->s.N);
 }
 
+/* Batch norm, scale, bias and activation of filter f over the whole batch. */
+static void normalize_filter_task(void *arg, int f, int thread)
+{
+    (void)thread;
+    const train_job *j = arg;
+    const ecn_layer *l = j->l;
+    conv *p = (conv *)j->p;
+    int S = j->s.N, F = p->filters;
+    ecn_bn_statistics_channel(p->x, l->batch, F, S, f, &p->batch_mean[f], &p->batch_var[f]);
+    ecn_bn_normalize_channel(p->x, p->batch_mean[f], p->batch_var[f], l->batch, F, S, f, p->x_norm);
+    for (int b = 0; b < l->batch; b++) {
+        size_t at = ((size_t)b * F + f) * S;
+        float *out = l->output + at, sc = p->scales[f], bias = p->biases[f];
+        const float *xn = p->x_norm + at;
+        for (int i = 0; i < S; i++) out[i] = sc * xn[i] + bias;
+        ecn_activate(out, (size_t)S, p->act);
+    }
+}
+
 static void conv_forward_train(ecn_layer *l, const float *const *in, const ecn_ctx *ctx)
 {
     conv *p = l->p;
     train_job j = {l, p, shape_of(l), in[0], NULL, ctx};
     ecn_pool_run(ctx->pool, l->batch, forward_image_task, &j);
     if (!p->batch_normalize) return;
-    int S = j.s.N, F = p->filters;
-    size_t n = ecn_layer_outputs(l) * (size_t)l->batch;
-    ecn_copy(l->output, n, p->x);
-    ecn_bn_statistics(p->x, l->batch, F, S, p->batch_mean, p->batch_var);
-    ecn_bn_normalize(p->x, p->batch_mean, p->batch_var, l->batch, F, S, p->x_norm);
-    ecn_bn_update_rolling(p->batch_mean, p->batch_var, F, p->mean, p->var);
-    ecn_copy(p->x_norm, n, l->output);
-    ecn_scale_bias(l->output, p->scales, l->batch, F, S);
-    ecn_add_bias(l->output, p->biases, l->batch, F, S);
-    ecn_activate(l->output, n, p->act);
+    ecn_copy(l->output, ecn_layer_outputs(l) * (size_t)l->batch, p->x);
+    ecn_pool_run(ctx->pool, p->filters, normalize_filter_task, &j);
+    ecn_bn_update_rolling(p->batch_mean, p->batch_var, p->filters, p->mean, p->var);
 }
 
 static void backward_image(const train_job *j, int img, int thread)
@@ -480,6 +492,29 @@ static void backward_image(const train_job *j, int img, int thread)
     }
 }
 
+/* Filter f's delta through the activation and the batch norm (or bias),
+ * over the whole batch: -dL/d(convolution output). */
+static void delta_filter_task(void *arg, int f, int thread)
+{
+    (void)thread;
+    const train_job *j = arg;
+    const ecn_layer *l = j->l;
+    conv *p = (conv *)j->p;
+    int S = j->s.N, F = p->filters;
+    double bias = 0;
+    for (int b = 0; b < l->batch; b++) {
+        size_t at = ((size_t)b * F + f) * S;
+        ecn_gradient(l->output + at, (size_t)S, p->act, l->delta + at);
+        float part = 0;
+        for (int i = 0; i < S; i++) part += l->delta[at + i];
+        bias += part;
+    }
+    p->bias_grad[f] += (float)bias;
+    if (p->batch_normalize)
+        ecn_bn_backward_channel(p->x, p->x_norm, p->batch_mean[f], p->batch_var[f], p->scales[f], l->batch,
+                                F, S, f, l->delta, &p->scale_grad[f]);
+}
+
 /* Task t takes images t, t + T, t + 2T, ... into accumulator t: a fixed
  * split, so that the sums, and the trained weights, do not depend on which
  * thread ran first. */
@@ -495,13 +530,8 @@ static void conv_backward(ecn_layer *l, const float *const *in, float *const *in
 {
     conv *p = l->p;
     train_job j = {l, p, shape_of(l), in[0], in_delta[0], ctx};
-    int S = j.s.N, F = p->filters;
     size_t nw = weight_count(l);
-    ecn_gradient(l->output, ecn_layer_outputs(l) * (size_t)l->batch, p->act, l->delta);
-    ecn_bias_backward(l->delta, l->batch, F, S, p->bias_grad);
-    if (p->batch_normalize)
-        ecn_bn_backward(p->x, p->x_norm, p->batch_mean, p->batch_var, p->scales, l->batch, F, S,
-                        l->delta, p->scale_grad);
+    ecn_pool_run(ctx->pool, p->filters, delta_filter_task, &j);
     memset(p->thread_grads, 0, nw * (size_t)l->threads * sizeof(float));
     ecn_pool_run(ctx->pool, l->threads, backward_share_task, &j);
     for (int t = 0; t < l->threads; t++) ecn_axpy(nw, 1, p->thread_grads + (size_t)t * nw, p->weight_grad);

@@ -30,9 +30,59 @@
  *
  *     b*outputs + n*w*h*(coords+1+classes) + e*w*h + loc
  *
- * The training options (scales, rescore, bias_match, ...) are read for
- * compatibility; this file only does inference.  YOLO9000's softmax trees
- * (tree=, map=) are not supported.
+ * YOLO9000's softmax trees (tree=, map=) are not supported.
+ *
+ * Training (Darknet's forward_region_layer, pjreddie 2018).  As in [yolo]
+ * (see yolo.c) the layer writes delta = -dL/d(output) itself and backward
+ * adds it to the input's delta unchanged: for x, y and a logistic
+ * objectness that is the cross-entropy gradient with respect to the logit,
+ * for the softmax classes (target - p) is the softmax cross-entropy
+ * gradient with respect to the logits, for tw, th the squared-error one.
+ * Per image, with truth boxes (x, y, w, h, class) relative to the input:
+ *
+ *   1. every cell (i, j) and anchor n: pred = its decoded box, best = the
+ *      highest IoU of pred with any truth box;
+ *          delta_obj = noobject_scale * (0 - obj)
+ *                      (background=1: noobject_scale * (1 - obj))
+ *          delta_obj = 0                        if best > thresh
+ *   2. every truth box, in order, at its cell i = (int)(x * w),
+ *      j = (int)(y * h) (clamped into the grid; Darknet does not clamp): the
+ *      best anchor n by the IoU of shapes (both centred at 0) between the
+ *      truth and the anchor's predicted box there, or with bias_match=1 the
+ *      anchor itself (biases / grid size); the first wins ties.  Then
+ *          scale = coord_scale * (2 - truth.w * truth.h)
+ *          delta_x = scale * (x * w - i - s(tx)),  delta_y likewise
+ *          delta_w = scale * (log(truth.w * w / anchor_w) - tw),  delta_h likewise
+ *          iou = IoU of the predicted box (before this step) with the truth
+ *          delta_obj = object_scale * (1 - obj)      (rescore=1: (iou - obj);
+ *                      background=1: (0 - obj), as Darknet)
+ *          classes: class_scale * ([k == c] - p_k) for every class k; with
+ *          softmax=0, when the delta of class 0 is already nonzero there (an
+ *          earlier truth in the same cell and anchor), only the truth's
+ *          class is set, to class_scale * (1 - p_c) (Darknet's
+ *          delta_region_class with tag = !softmax).
+ *   loss = sum of delta^2 over the batch (Darknet: mag_array(delta)^2; here
+ *          accumulated in double).
+ *
+ * Deliberate differences from Darknet:
+ *   - Darknet, while fewer than 12800 images have been seen, also pulls
+ *     every box toward its anchor centred in its cell (a box delta with
+ *     scale .01, set in step 1 before step 2 overwrites the responsible
+ *     ones).  Layers here see no image count (ecn_ctx has no `seen`), so
+ *     that warm-up rule is left out.
+ *   - Darknet's CPU backward_region_layer is empty (its body is commented
+ *     out), so CPU Darknet never trains through [region]; its GPU path adds
+ *     the delta to the input's delta, which is what is done here.
+ *   - Truth: ecnet's 5 floats per box (Darknet's region truth has coords+1
+ *     per box); min(max, truth_floats / 5) boxes (Darknet: always 30, the
+ *     default of max), the list ending at the first box with w == 0
+ *     (Darknet: x == 0, the same for its data).  So with coords > 4 the
+ *     extra mask entries get no delta (Darknet's delta_region_mask needs
+ *     mask values in the truth).  A box with w < 0, h <= 0 or a value that
+ *     is not finite is skipped, and a class outside [0, classes) (after
+ *     Darknet's truncation to int) gets no class delta, where Darknet would
+ *     read or write out of bounds or produce NaN.
+ *   - With ctx->truth NULL there is no loss and the delta stays 0.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -129,9 +179,162 @@ fail:
     return -1;
 }
 
+/* ---- training ---------------------------------------------------------- */
+
+/* Box of anchor n at cell (i, j); e points at its entry 0, entries wh apart
+ * (Darknet's get_region_box, float for float). */
+static ecn_box region_box(const region_params *p, const float *e, size_t wh, int n, int i, int j,
+                          int w, int h)
+{
+    ecn_box bx;
+    bx.x = (i + e[0]) / w;
+    bx.y = (j + e[wh]) / h;
+    bx.w = (float)(exp(e[2 * wh]) * p->biases[2 * n] / w);
+    bx.h = (float)(exp(e[3 * wh]) * p->biases[2 * n + 1] / h);
+    return bx;
+}
+
+/* Truth box of an image: 0 when the list has ended (w == 0), -1 when the
+ * box is unusable (skipped), 1 otherwise. */
+static int truth_box(const float *tr, ecn_box *bx)
+{
+    if (tr[2] == 0) return 0;
+    for (int k = 0; k < 4; k++)
+        if (!isfinite(tr[k])) return -1;
+    if (!(tr[2] > 0 && tr[3] > 0)) return -1;
+    bx->x = tr[0];
+    bx->y = tr[1];
+    bx->w = tr[2];
+    bx->h = tr[3];
+    return 1;
+}
+
+/* Darknet's (int)(v * n), clamped into 0 .. n-1 (v is finite). */
+static int truth_cell(float v, int n)
+{
+    float f = v * n;
+    if (!(f >= 0)) return 0;
+    if (f >= n) return n - 1;
+    return (int)f;
+}
+
+/* Darknet's class truncation; -1 when the class is outside 0 .. classes-1. */
+static int truth_class(float c, int classes)
+{
+    return c > -1 && c < classes ? (int)c : -1;
+}
+
+/* Box deltas toward truth for anchor n at cell (i, j) (Darknet's
+ * delta_region_box); returns the IoU of the predicted box with the truth. */
+static float region_box_delta(const region_params *p, ecn_box truth, const float *e, float *d,
+                              size_t wh, int n, int i, int j, int w, int h, float scale)
+{
+    float iou = ecn_box_iou(region_box(p, e, wh, n, i, j, w, h), truth);
+    float tx = truth.x * w - i;
+    float ty = truth.y * h - j;
+    float tw = (float)log(truth.w * w / p->biases[2 * n]);
+    float th = (float)log(truth.h * h / p->biases[2 * n + 1]);
+    d[0] = scale * (tx - e[0]);
+    d[wh] = scale * (ty - e[wh]);
+    d[2 * wh] = scale * (tw - e[2 * wh]);
+    d[3 * wh] = scale * (th - e[3 * wh]);
+    return iou;
+}
+
+/* Class deltas (Darknet's delta_region_class without a tree, tag =
+ * !softmax); e and d point at class 0. */
+static void region_class_delta(const region_params *p, const float *e, float *d, size_t wh,
+                               int cls)
+{
+    if (cls < 0) return;
+    if (d[0] != 0 && !p->softmax) {
+        d[(size_t)cls * wh] = p->class_scale * (1 - e[(size_t)cls * wh]);
+        return;
+    }
+    for (int k = 0; k < p->classes; k++)
+        d[(size_t)k * wh] = p->class_scale * ((k == cls ? 1.f : 0.f) - e[(size_t)k * wh]);
+}
+
+static void region_loss(ecn_layer *l, const ecn_ctx *ctx)
+{
+    const region_params *p = l->p;
+    l->loss = 0;
+    if (!ctx->truth || !l->delta || ctx->truth_floats <= 0) return;
+    const int w = l->out.w, h = l->out.h;
+    const size_t outputs = ecn_layer_outputs(l), wh = (size_t)w * h;
+    const size_t per_anchor = wh * ((size_t)p->coords + 1 + p->classes);
+    int max_boxes = ctx->truth_floats / 5;
+    if (p->max_boxes < max_boxes) max_boxes = p->max_boxes;
+
+    for (int b = 0; b < l->batch; b++) {
+        const float *out = l->output + (size_t)b * outputs;
+        float *delta = l->delta + (size_t)b * outputs;
+        const float *truth = ctx->truth + (size_t)b * ctx->truth_floats;
+
+        /* 1: no object, unless the prediction already overlaps a truth. */
+        for (int j = 0; j < h; j++)
+            for (int i = 0; i < w; i++)
+                for (int n = 0; n < p->n; n++) {
+                    size_t base = n * per_anchor + (size_t)j * w + i;
+                    ecn_box pred = region_box(p, out + base, wh, n, i, j, w, h);
+                    float best_iou = 0;
+                    for (int t = 0; t < max_boxes; t++) {
+                        ecn_box tb;
+                        int r = truth_box(truth + 5 * t, &tb);
+                        if (r == 0) break;
+                        if (r < 0) continue;
+                        float iou = ecn_box_iou(pred, tb);
+                        if (iou > best_iou) best_iou = iou;
+                    }
+                    size_t obj = base + (size_t)p->coords * wh;
+                    delta[obj] = p->noobject_scale * ((p->background ? 1.f : 0.f) - out[obj]);
+                    if (best_iou > p->thresh) delta[obj] = 0;
+                }
+
+        /* 2: each truth box trains the best anchor at its cell. */
+        for (int t = 0; t < max_boxes; t++) {
+            const float *tr = truth + 5 * t;
+            ecn_box tb;
+            int r = truth_box(tr, &tb);
+            if (r == 0) break;
+            if (r < 0) continue;
+            int i = truth_cell(tb.x, w), j = truth_cell(tb.y, h);
+            size_t cell = (size_t)j * w + i;
+            ecn_box shift = {0, 0, tb.w, tb.h};
+            float best_iou = 0;
+            int best_n = 0;
+            for (int n = 0; n < p->n; n++) {
+                ecn_box pred = region_box(p, out + n * per_anchor + cell, wh, n, i, j, w, h);
+                if (p->bias_match) {
+                    pred.w = p->biases[2 * n] / w;
+                    pred.h = p->biases[2 * n + 1] / h;
+                }
+                pred.x = pred.y = 0;
+                float iou = ecn_box_iou(pred, shift);
+                if (iou > best_iou) {
+                    best_iou = iou;
+                    best_n = n;
+                }
+            }
+            size_t base = best_n * per_anchor + cell;
+            float iou = region_box_delta(p, tb, out + base, delta + base, wh, best_n, i, j, w, h,
+                                         p->coord_scale * (2 - tb.w * tb.h));
+            size_t obj = base + (size_t)p->coords * wh;
+            delta[obj] = p->object_scale * (1 - out[obj]);
+            if (p->rescore) delta[obj] = p->object_scale * (iou - out[obj]);
+            if (p->background) delta[obj] = p->object_scale * (0 - out[obj]);
+            size_t cls = base + ((size_t)p->coords + 1) * wh;
+            region_class_delta(p, out + cls, delta + cls, wh, truth_class(tr[4], p->classes));
+        }
+    }
+
+    double loss = 0;
+    for (size_t k = 0; k < (size_t)l->batch * outputs; k++) loss += (double)l->delta[k] * l->delta[k];
+    l->loss = (float)loss;
+}
+
 static void region_forward(ecn_layer *l, const float *const *in, const ecn_ctx *ctx)
 {
-    (void)ctx;
     const region_params *p = l->p;
     size_t outputs = ecn_layer_outputs(l), wh = (size_t)l->out.w * l->out.h;
     size_t per_anchor = wh * ((size_t)p->coords + 1 + p->classes);
@@ -153,6 +356,15 @@ static void region_forward(ecn_layer *l, const float *const *in, const ecn_ctx *
                 ecn_softmax(first + loc, p->classes + p->background, 1, (int)wh, first + loc);
         }
     }
+    if (ctx && ctx->train) region_loss(l, ctx);
+}
+
+static void region_backward(ecn_layer *l, const float *const *in, float *const *in_delta,
+                            const ecn_ctx *ctx)
+{
+    (void)in;
+    (void)ctx;
+    if (in_delta[0]) ecn_axpy((size_t)l->batch * ecn_layer_outputs(l), 1, l->delta, in_delta[0]);
 }
 
 static int region_max_detections(const ecn_layer *l)
@@ -221,6 +433,7 @@ const ecn_layer_ops ecn_region_ops = {
     .name = "region",
     .make = region_make,
     .forward = region_forward,
+    .backward = region_backward,
     .flops = region_flops,
     .describe = region_describe,
     .destroy = region_destroy,

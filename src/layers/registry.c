@@ -6,7 +6,7 @@
 extern const ecn_layer_ops ecn_convolutional_ops, ecn_connected_ops, ecn_maxpool_ops,
     ecn_avgpool_ops, ecn_route_ops, ecn_shortcut_ops, ecn_upsample_ops, ecn_reorg_ops,
     ecn_softmax_ops, ecn_dropout_ops, ecn_cost_ops, ecn_yolo_ops, ecn_region_ops,
-    ecn_batchnorm_ops;
+    ecn_batchnorm_ops, ecn_exit_ops, ecn_split_ops;
 
 static const struct {
     const char *name;
@@ -22,6 +22,8 @@ static const struct {
     {"dropout", &ecn_dropout_ops},             {"cost", &ecn_cost_ops},
     {"yolo", &ecn_yolo_ops},                   {"region", &ecn_region_ops},
     {"batchnorm", &ecn_batchnorm_ops},
+    /* ecnet's own sections */
+    {"exit", &ecn_exit_ops},                   {"split", &ecn_split_ops},
 };
 
 const ecn_layer_ops *ecn_layer_ops_find(const char *section_name)

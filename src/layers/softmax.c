@@ -14,6 +14,8 @@
  * noloss=1, no loss is computed here), as Darknet's softmax_x_ent:
  *
  *   loss = -sum t[i] * log(out[i])          (summed over the batch)
+ * both scaled by the layer's loss_weight (an early exit's weight in the
+ * joint BranchyNet loss; 1 for every other softmax).
  *   delta[i] = t[i] - out[i]
  *
  * t - out is already -dLoss/dx with respect to the softmax INPUT (the
@@ -93,12 +95,13 @@ static void softmax_loss(ecn_layer *l, const ecn_ctx *ctx)
     p->own_loss = 0;
     if (!ctx->truth || p->noloss || !l->delta || (size_t)ctx->truth_floats != outputs) return;
     double loss = 0;
+    float w = l->loss_weight; /* an early exit's share of the joint loss; 1 elsewhere */
     for (size_t i = 0; i < n; i++) {
         float t = ctx->truth[i], y = l->output[i];
-        l->delta[i] = t - y;
+        l->delta[i] = w * (t - y);
         if (t != 0) loss -= t * log(y > FLT_MIN ? y : FLT_MIN); /* no infinite loss at y = 0 */
     }
-    l->loss = (float)loss;
+    l->loss = (float)(w * loss);
     p->own_loss = 1;
 }
 
