@@ -552,8 +552,15 @@ static void test_no_truth(const char *name, const char *cfg)
     size_t n = ecn_layer_outputs(l);
     float x[32 * 32 * 3];
     for (size_t k = 0; k < sizeof x / sizeof x[0]; k++) x[k] = (float)(k % 7) / 7;
-    /* A loss first, so that stale deltas would show. */
+    /* A loss first, so that stale deltas would show; its backward hands the
+     * head's delta to the convolution unchanged. */
     ecn_net_train_step(net, x, CONV_TRUTH, 10);
+    double md = 0, mag = 0;
+    for (size_t k = 0; k < n; k++) {
+        md = fmax(md, fabs(conv->delta[k] - l->delta[k]));
+        mag = fmax(mag, fabs(l->delta[k]));
+    }
+    CHECK(md < 1e-6 && mag > .1, "%s backward: conv delta = head delta (max diff %g)", name, md);
     float loss = ecn_net_train_step(net, x, NULL, 0);
     int nonzero = 0;
     for (size_t k = 0; k < n; k++) nonzero += l->delta[k] != 0 || conv->delta[k] != 0;

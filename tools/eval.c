@@ -1,8 +1,11 @@
 /* eval.c - `ecnet eval CFG WEIGHTS --data DATA`: accuracy of a classifier. */
+#include <math.h>
 #include <stdlib.h>
 
 #include "cli.h"
 #include "core/net.h"
+#include "layers/split.h"
+#include "split/frame.h"
 #include "train/eval.h"
 
 static void progress(void *user, int done, int total)
@@ -51,20 +54,131 @@ static void print_json(const ecn_dataset *ds, const ecn_eval_result *r)
     printf("]}\n");
 }
 
+/* ---- networks with early exits or a split ---------------------------- */
+
+static int split_bits(ecn_net *net)
+{
+    return net->split >= 0 && ecn_split_spec(&net->layers[net->split])->n ?
+               ecn_split_spec(&net->layers[net->split])->t[0].quant.bits : 0;
+}
+
+static const char *split_codec(ecn_net *net)
+{
+    return net->split >= 0 && ecn_split_spec(&net->layers[net->split])->n ?
+               ecn_codec_name(ecn_split_spec(&net->layers[net->split])->t[0].codec.opts.id) : NULL;
+}
+
+typedef struct exit_eval {
+    ecn_net *net;
+    const ecn_dataset *ds;
+    float threshold; /* < 0: the cfg's */
+    int json;
+} exit_eval;
+
+static void thresholds_of(const exit_eval *e, float *t)
+{
+    for (int k = 0; k < ecn_net_exit_count(e->net); k++)
+        t[k] = e->threshold >= 0 ? e->threshold : ecn_net_exit_threshold(e->net, k);
+}
+
+static void print_exit_summary(const exit_eval *e, const ecn_exit_records *r, const float *t, int bits,
+                               const char *codec)
+{
+    ecn_exit_summary s;
+    ecn_exit_summarize(r, t, &s);
+    if (e->json) {
+        printf("{\"top1\":%.6f,\"images\":%d,\"offload_rate\":%.6f,\"bytes_per_offload\":%.1f,"
+               "\"cloud_top1\":%.6f,\"edge_accuracy\":%.6f,\"bits\":%d,\"codec\":",
+               s.top1, r->n, s.offload_rate, s.bytes_per_offload, s.cloud_top1, s.edge_accuracy, bits);
+        json_string(stdout, codec ? codec : "");
+        printf(",\"exits\":[");
+        for (int k = 0; k < r->n_exits; k++)
+            printf("%s{\"threshold\":%.6f,\"rate\":%.6f,\"accuracy\":%.6f}", k ? "," : "", t[k],
+                   s.exit_rate[k], s.exit_accuracy[k]);
+        printf("]}\n");
+        return;
+    }
+    printf("end-to-end top-1 %.2f%% over %d images (every frame through the cloud: %.2f%%)\n", 100 * s.top1,
+           r->n, 100 * s.cloud_top1);
+    for (int k = 0; k < r->n_exits; k++)
+        printf("  exit %d (entropy < %.3f): answers %5.1f%% of frames, %.2f%% of them right\n", k, t[k],
+               100 * s.exit_rate[k], 100 * s.exit_accuracy[k]);
+    printf("  offloaded: %.1f%% of frames, %.1f bytes per offloaded frame (%d-bit, %s)\n", 100 * s.offload_rate,
+           s.bytes_per_offload, bits, codec ? codec : "-");
+}
+
+/* Offload rate and accuracies for thresholds from 0 to log(classes), for
+ * each bit width at the split (the paper's Fig. 3). */
+static int sweep(exit_eval *e, ecn_err *err)
+{
+    static const int widths[] = {32, 16, 8, 6, 4, 2};
+    int n_widths = ecn_net_has_split(e->net) ? 6 : 1, steps = 21;
+    printf(e->json ? "{\"sweep\":[" : "bits  threshold  offload  exit-acc  top-1\n");
+    for (int w = 0; w < n_widths; w++) {
+        if (ecn_net_has_split(e->net) && ecn_net_split_configure(e->net, widths[w], NULL, err)) return -1;
+        ecn_exit_records r;
+        if (ecn_eval_exits_run(e->net, e->ds, &r, NULL, NULL, err)) return -1;
+        double hmax = log((double)r.classes);
+        if (e->json) printf("%s{\"bits\":%d,\"points\":[", w ? "," : "", widths[w]);
+        for (int i = 0; i < steps; i++) {
+            float t[ECN_MAX_EXITS];
+            for (int k = 0; k < r.n_exits; k++) t[k] = (float)(hmax * i / (steps - 1));
+            ecn_exit_summary s;
+            ecn_exit_summarize(&r, t, &s);
+            if (e->json)
+                printf("%s{\"threshold\":%.4f,\"offload_rate\":%.6f,\"exit_accuracy\":%.6f,\"top1\":%.6f}",
+                       i ? "," : "", t[0], s.offload_rate, s.edge_accuracy, s.top1);
+            else
+                printf("%4d  %9.3f  %6.1f%%  %7.2f%%  %6.2f%%\n", n_widths > 1 ? widths[w] : 0, t[0],
+                       100 * s.offload_rate, 100 * s.edge_accuracy, 100 * s.top1);
+        }
+        if (e->json) printf("]}");
+        ecn_exit_records_free(&r);
+    }
+    if (e->json) printf("]}\n");
+    return 0;
+}
+
+static int eval_exits(exit_eval *e, int bits, const char *codec, int do_sweep, ecn_err *err)
+{
+    if (ecn_net_has_split(e->net) && (bits || codec) && ecn_net_split_configure(e->net, bits, codec, err))
+        return -1;
+    if (do_sweep) return sweep(e, err);
+    ecn_exit_records r;
+    double start = cli_now();
+    if (ecn_eval_exits_run(e->net, e->ds, &r, e->json ? NULL : progress, &start, err)) return -1;
+    float t[ECN_MAX_EXITS];
+    thresholds_of(e, t);
+    ecn_net *net = e->net;
+    print_exit_summary(e, &r, t, ecn_net_has_split(net) ? (bits ? bits : split_bits(net)) : 0,
+                       ecn_net_has_split(net) ? (codec ? codec : split_codec(net)) : NULL);
+    ecn_exit_records_free(&r);
+    return 0;
+}
+
 int cmd_eval(int argc, char **argv)
 {
-    const char *data = NULL;
-    int json = 0, threads = 0, batch = 100;
+    const char *data = NULL, *codec = NULL;
+    int json = 0, threads = 0, batch = 100, bits = 0, do_sweep = 0;
+    float threshold = -1;
     cli_opt opts[] = {
         {"--data", OPT_STRING, &data, "DATA", "a Darknet .data file (its valid= list), or fashion-mnist (test split)"},
         {"--batch", OPT_INT, &batch, "N", "images per forward pass (default 100)"},
+        {"--threshold", OPT_FLOAT, &threshold, "T", "entropy threshold of every exit (default: the cfg's)"},
+        {"--bits", OPT_INT, &bits, "B", "bits at the split: 32, 16, 8, 6, 4, 2 (default: the cfg's)"},
+        {"--codec", OPT_STRING, &codec, "C", "codec at the split: raw, zlib, huffman, rans"},
+        {"--sweep", OPT_FLAG, &do_sweep, NULL, "thresholds from 0 to log(classes) for each bit width"},
         {"--threads", OPT_INT, &threads, "T", "worker threads (default: one per core)"},
         {"--json", OPT_FLAG, &json, NULL, "print one JSON object (top1, top5, images, per_class, confusion)"},
     };
-    cli_spec spec = {"ecnet eval CFG WEIGHTS --data DATA [--batch N] [--json]",
+    cli_spec spec = {"ecnet eval CFG WEIGHTS --data DATA [--batch N] [--threshold T] [--bits B] "
+                     "[--codec C] [--sweep] [--json]",
                      "Accuracy of a classifier on a test set: top-1, top-5, per-class accuracy and\n"
-                     "the confusion matrix.",
-                     opts, 4, 2, 2};
+                     "the confusion matrix.  For a network with early exits or a [split]: the\n"
+                     "end-to-end accuracy, the share of frames each exit answers and how well,\n"
+                     "the offload rate and the bytes per offloaded frame (the split's tensors make\n"
+                     "the real quantize/code/decode round trip).",
+                     opts, 8, 2, 2};
     const char *pos[2];
     int n_pos, rc = cli_parse(&spec, argc, argv, pos, &n_pos);
     if (rc >= 0) return rc;
@@ -79,6 +193,18 @@ int cmd_eval(int argc, char **argv)
     ecn_dataset ds = {0};
     ecn_eval_result r;
     double start = cli_now();
+    if (ecn_net_exit_count(net) > 0 || ecn_net_has_split(net)) {
+        exit_eval e = {net, &ds, threshold, json};
+        if (ecn_dataset_open(data, 1, &ds, &err) || eval_exits(&e, bits, codec, do_sweep, &err)) rc = cli_fail(&err);
+        ecn_dataset_free(&ds);
+        ecn_net_free(net);
+        return rc;
+    }
+    if (bits || codec || threshold >= 0 || do_sweep) {
+        fprintf(stderr, "ecnet: --threshold, --bits, --codec and --sweep need a network with [exit] or [split]\n");
+        ecn_net_free(net);
+        return EXIT_USAGE;
+    }
     if (ecn_dataset_open(data, 1, &ds, &err) ||
         ecn_eval_classifier(net, &ds, &r, json ? NULL : progress, &start, &err)) {
         rc = cli_fail(&err);

@@ -12,10 +12,11 @@
  *            to ECN_HUFF_MAX_LEN bits; codes written LSB first, the last byte
  *            padded with zero bits.  Decoded with a 2^ECN_HUFF_FAST_BITS-entry
  *            lookup table on the next bits (longer codes: canonical search).
- *   rans     static range ANS (see rans.c): ECN_RANS_LANES interleaved 32-bit
- *            states, byte-wise renormalisation, frequencies quantised to
- *            2^ECN_RANS_SCALE_BITS from the prior.  Payload: the lanes' final
- *            states (u32 little-endian each), then the renormalisation bytes.
+ *   rans     static range ANS (see rans.c): interleaved 32-bit states (32
+ *            lanes for n >= 2^16 symbols, 4 below), byte-wise
+ *            renormalisation, frequencies quantised to 2^ECN_RANS_SCALE_BITS
+ *            from the prior.  Payload: the lanes' final states (u32
+ *            little-endian each), then the renormalisation bytes.
  *
  * The prior table is the symbol histogram of training data, measured once
  * (on the stream the codec really sees: after DPCM if DPCM is on) and stored
@@ -153,7 +154,11 @@ int ecn_huff_decode(const ecn_huff *h, const uint8_t *in, size_t len, uint8_t *s
 #define ECN_RANS_SCALE_BITS 12
 #define ECN_RANS_SCALE (1u << ECN_RANS_SCALE_BITS)
 #define ECN_RANS_LOW (1u << 23) /* states live in [LOW, 256 LOW) */
-#define ECN_RANS_LANES 8
+/* Interleaved states: 32 for n >= 2^16 symbols (speed: the AVX2 decoder
+ * takes eight at a time), 4 below (each lane costs 4 bytes of final state). */
+#define ECN_RANS_LANES_WIDE 32
+#define ECN_RANS_LANES_NARROW 4
+#define ECN_RANS_WIDE_MIN ((size_t)1 << 16)
 
 typedef struct ecn_rans_sym {
     uint32_t x_max;  /* renormalise (emit bytes) while x >= x_max = freq << 19 */
@@ -173,10 +178,16 @@ typedef struct ecn_rans {
 /* Quantise counts (+ nothing: zero counts get frequency 1) to SCALE. */
 int ecn_rans_build(ecn_rans *r, const uint64_t *counts, int nsym, ecn_err *err);
 void ecn_rans_reciprocal(uint32_t freq, uint32_t *rcp, uint32_t *shift);
+int ecn_rans_lanes(size_t n);
 size_t ecn_rans_bound(size_t n);
 int ecn_rans_encode(const ecn_rans *r, const uint8_t *sym, size_t n, uint8_t *out, size_t cap, size_t *out_len,
                     ecn_err *err);
 int ecn_rans_decode(const ecn_rans *r, const uint8_t *in, size_t len, uint8_t *sym, size_t n, ecn_err *err);
+/* The same with the SIMD decoder on (simd = 1, where built) or off: tests
+ * compare the two. */
+int ecn_rans_decode_with(const ecn_rans *r, const uint8_t *in, size_t len, uint8_t *sym, size_t n, int simd,
+                         ecn_err *err);
+int ecn_rans_has_simd(void);
 
 struct ecn_codec {
     ecn_codec_opts opts;

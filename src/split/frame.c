@@ -43,7 +43,14 @@ int ecn_frame_spec_init(ecn_frame_spec *spec, const ecn_split_params *sp, uint64
         if (ecn_quant_init(&t->quant, sp->bits, sp->mode, sp->range, sp->percentile, err)) return -1;
         ecn_codec_opts co = {sp->codec, codec_bits(sp->bits), sp->level,
                              sp->bits <= 8 ? sp->dpcm : ECN_DPCM_NONE, shapes[k]};
+        /* Huffman and rANS need a table: the model's, or else a flat one. */
+        ecn_prior flat;
         const ecn_prior *prior = sp->prior && sp->prior->bits == co.bits ? sp->prior : NULL;
+        if (!prior) {
+            if (ecn_prior_init(&flat, co.bits, err)) return -1;
+            for (int i = 0; i < 1 << co.bits; i++) flat.counts[i] = 1;
+            prior = &flat;
+        }
         if (ecn_codec_init(&t->codec, &co, prior, err)) return -1;
     }
     return 0;
