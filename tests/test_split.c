@@ -188,8 +188,27 @@ static void offload_decision(void)
     CHECK(fabs(ecn_entropy(p, 4) - log(4.0)) < 1e-6, "entropy of a uniform distribution");
 }
 
+/* Every cfg we ship builds, without warnings. */
+static void shipped_cfgs(void)
+{
+    static const char *const cfgs[] = {"cfg/fashion.cfg", "cfg/fashion-branchy.cfg", "cfg/darknet53-exits.cfg",
+                                       "cfg/ecnet-imagenet.cfg"};
+    for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
+        ecn_load_opts lo = {.batch = 1, .threads = 1};
+        ecn_net *net;
+        ecn_err err;
+        if (ecn_net_from_cfg(cfgs[i], &lo, &net, &err)) {
+            CHECK(0, "%s", err.msg);
+            continue;
+        }
+        CHECK(ecn_net_warning_count(net) == 0, "%s: %s", cfgs[i], ecn_net_warning(net, 0));
+        ecn_net_free(net);
+    }
+}
+
 int main(void)
 {
+    shipped_cfgs();
     cfg_rules();
     lossless_and_lossy();
     frames();
