@@ -79,6 +79,9 @@ weights: $(ECNET)
 	$(ECNET) train cfg/fashion.cfg --data fashion-mnist --out build/train --seed 1 --threads 2
 	cp build/train/fashion_final.weights weights/fashion.weights
 	$(ECNET) eval cfg/fashion.cfg weights/fashion.weights --data fashion-mnist | head -n 1
+	$(ECNET) train cfg/fashion-branchy.cfg --data fashion-mnist --out build/train --seed 1 --threads 2
+	cp build/train/fashion-branchy_final.weights weights/fashion-branchy.weights
+	$(ECNET) eval cfg/fashion-branchy.cfg weights/fashion-branchy.weights --data fashion-mnist
 
 demo: $(ECNET) $(BUILD)/darknet_ref
 	@ECNET=$(ECNET) BUILD=$(BUILD) sh tools/demo.sh

@@ -11,6 +11,7 @@ int cmd_classify(int argc, char **argv);
 int cmd_detect(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_codec(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -24,6 +25,7 @@ static const struct {
     {"train", cmd_train, "train a classifier (Darknet [net] semantics, checkpoints, --resume)"},
     {"eval", cmd_eval, "accuracy of a classifier: top-1/top-5, per class, confusion matrix"},
     {"bench", cmd_bench, "time the forward pass: ms, GFLOPS, peak memory, per-layer times"},
+    {"codec", cmd_codec, "how the split's feature map compresses: entropy, DPCM, codecs (ratio, speed)"},
 };
 
 static void usage(FILE *f)

@@ -54,6 +54,7 @@ typedef struct axis {
     double lo, hi;   /* data limits (log axes: log10 of them) */
     double p0, p1;   /* pixels of lo and hi */
     double step;     /* tick step in data (log: in decades) */
+    double tick0;    /* first tick */
     int log;
 } axis;
 
@@ -68,12 +69,14 @@ static double nice_step(double span, int target)
 static void axis_fit(axis *a, double lo, double hi, int log_scale, int zero_base)
 {
     a->log = log_scale;
+    a->tick0 = 0;
     if (log_scale) {
         lo = floor(log10(lo));
         hi = ceil(log10(hi));
         if (hi <= lo) hi = lo + 1;
         a->lo = lo, a->hi = hi;
         a->step = hi - lo > 8 ? ceil((hi - lo) / 8) : 1;
+        a->tick0 = lo;
         return;
     }
     lo = fmax(lo, -1e300), hi = fmin(hi, 1e300); /* keep hi - lo finite */
@@ -93,6 +96,34 @@ static void axis_fit(axis *a, double lo, double hi, int log_scale, int zero_base
         a->hi = hi0 > a->lo ? hi0 : a->lo + fabs(a->lo) * 1e-3 + 1;
         a->step = (a->hi - a->lo) / 5;
     }
+    a->tick0 = a->lo;
+}
+
+/* Limits exactly [lo, hi] (lo < hi, finite), ticks at the multiples of a nice
+ * step inside: histogram bins fill the whole width. */
+static void axis_exact(axis *a, double lo, double hi)
+{
+    a->log = 0;
+    a->lo = lo, a->hi = hi;
+    a->step = nice_step(hi - lo, 6);
+    a->tick0 = ceil(lo / a->step - 1e-9) * a->step;
+    if (!isfinite(a->step) || a->step <= 0 || !((hi - a->tick0) / a->step <= 100)) {
+        a->step = (hi - lo) / 5;
+        a->tick0 = lo;
+    }
+}
+
+static int axis_ticks(const axis *a)
+{
+    return (int)floor((a->hi - a->tick0) / a->step + 1e-6);
+}
+
+static double axis_tick(const axis *a, int i) { return a->tick0 + i * a->step; }
+
+/* Pixel of tick value v (log axes: v is the exponent). */
+static double axis_tick_px(const axis *a, double v)
+{
+    return a->p0 + (v - a->lo) / (a->hi - a->lo) * (a->p1 - a->p0);
 }
 
 static double axis_map(const axis *a, double v)
@@ -105,7 +136,7 @@ static void tick_label(const axis *a, double v, char *buf, size_t n)
 {
     if (a->log) {
         double x = pow(10, v);
-        if (v >= -3 && v <= 6) snprintf(buf, n, "%g", x);
+        if (v >= -3 && v <= 5) snprintf(buf, n, "%g", x);
         else snprintf(buf, n, "1e%d", (int)lround(v));
         return;
     }
@@ -158,28 +189,27 @@ static void draw_frame(FILE *f, const canvas *c, const char *title, const char *
     /* grid and ticks */
     char buf[64];
     fputs("<g stroke=\"#e4e4e4\" stroke-width=\"1\">\n", f);
-    int nx = (int)floor((c->ax.hi - c->ax.lo) / c->ax.step + 1e-6);
-    int ny = (int)floor((c->ay.hi - c->ay.lo) / c->ay.step + 1e-6);
+    int nx = axis_ticks(&c->ax), ny = axis_ticks(&c->ay);
     for (int i = 0; i <= nx; i++) {
-        double px = c->ax.p0 + (i * c->ax.step) / (c->ax.hi - c->ax.lo) * (c->ax.p1 - c->ax.p0);
+        double px = axis_tick_px(&c->ax, axis_tick(&c->ax, i));
         fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n", px, c->y0, px, c->y1);
     }
     for (int i = 0; i <= ny; i++) {
-        double py = c->ay.p0 + (i * c->ay.step) / (c->ay.hi - c->ay.lo) * (c->ay.p1 - c->ay.p0);
+        double py = axis_tick_px(&c->ay, axis_tick(&c->ay, i));
         fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n", c->x0, py, c->x1, py);
     }
     fputs("</g>\n<g fill=\"#333\">\n", f);
     for (int i = 0; i <= nx; i++) {
-        double v = c->ax.lo + i * c->ax.step;
-        double px = c->ax.p0 + (i * c->ax.step) / (c->ax.hi - c->ax.lo) * (c->ax.p1 - c->ax.p0);
+        double v = axis_tick(&c->ax, i);
         tick_label(&c->ax, v, buf, sizeof buf);
-        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">%s</text>\n", px, c->y1 + 16, buf);
+        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">%s</text>\n", axis_tick_px(&c->ax, v),
+                c->y1 + 16, buf);
     }
     for (int i = 0; i <= ny; i++) {
-        double v = c->ay.lo + i * c->ay.step;
-        double py = c->ay.p0 + (i * c->ay.step) / (c->ay.hi - c->ay.lo) * (c->ay.p1 - c->ay.p0);
+        double v = axis_tick(&c->ay, i);
         tick_label(&c->ay, v, buf, sizeof buf);
-        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\">%s</text>\n", c->x0 - 6, py + 4, buf);
+        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\">%s</text>\n", c->x0 - 6,
+                axis_tick_px(&c->ay, v) + 4, buf);
     }
     fputs("</g>\n", f);
     fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"none\" stroke=\"#555\"/>\n",
@@ -305,6 +335,10 @@ int plot_lines_svg_ex(const char *path, const char *title, const char *xlabel, c
         }
     if (!(xlo <= xhi)) xlo = 0, xhi = 1;
     if (!(ylo <= yhi)) ylo = log_y ? 1 : 0, yhi = log_y ? 10 : 1;
+    if (!log_y && yhi > ylo) { /* a little room, so extreme points do not sit on the frame */
+        double pad = 0.03 * (yhi - ylo);
+        ylo -= pad, yhi += pad;
+    }
     canvas c;
     canvas_init(&c, opts);
     axis_fit(&c.ax, xlo, xhi, 0, 0);
@@ -372,7 +406,7 @@ int plot_histogram_svg_ex(const char *path, const char *title, const char *xlabe
     if (!(ylo <= yhi)) ylo = log_y ? 1 : 0, yhi = log_y ? 10 : 1;
     canvas c;
     canvas_init(&c, opts);
-    axis_fit(&c.ax, edges[0], edges[n], 0, 0);
+    axis_exact(&c.ax, edges[0], edges[n]);
     axis_fit(&c.ay, ylo, yhi, log_y, 1);
     double base = c.ay.p0; /* bars grow from the bottom of the plot area (0, or the log axis's floor) */
 

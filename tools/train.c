@@ -89,7 +89,7 @@ static const char *base_name(const char *path, char *buf, size_t n)
 int cmd_train(int argc, char **argv)
 {
     const char *init = NULL, *data = NULL, *out = "backup";
-    int resume = 0, save_every = 0, threads = 0, json = 0, no_augment = 0, seed = 1;
+    int resume = 0, save_every = 0, threads = 0, json = 0, no_augment = 0, seed = 1, crop = 2, no_flip = 0;
     cli_opt opts[] = {
         {"--weights", OPT_STRING, &init, "INIT", "start from these weights (their 'seen' is reset)"},
         {"--data", OPT_STRING, &data, "DATA", "a Darknet .data file, or fashion-mnist"},
@@ -97,6 +97,8 @@ int cmd_train(int argc, char **argv)
         {"--resume", OPT_FLAG, &resume, NULL, "continue from DIR/NAME_last.weights"},
         {"--save-every", OPT_INT, &save_every, "N", "iterations between checkpoints (default: each epoch)"},
         {"--seed", OPT_INT, &seed, "S", "seed of the data order, augmentation and dropout (default 1)"},
+        {"--crop", OPT_INT, &crop, "N", "random crops: pad by N pixels, crop back (default 2; 0: none)"},
+        {"--no-flip", OPT_FLAG, &no_flip, NULL, "no random horizontal flips"},
         {"--no-augment", OPT_FLAG, &no_augment, NULL, "no random crops and flips"},
         {"--threads", OPT_INT, &threads, "T", "worker threads (default: one per core)"},
         {"--json", OPT_FLAG, &json, NULL, "print one JSON object at the end, no progress"},
@@ -106,13 +108,13 @@ int cmd_train(int argc, char **argv)
                      "Train a classifier with the [net] section's batch, subdivisions, learning\n"
                      "rate policy, momentum and decay, until max_batches updates.  The test split\n"
                      "(valid= in a .data file) is evaluated after every epoch.",
-                     opts, 9, 1, 1};
+                     opts, 11, 1, 1};
     const char *pos[1];
     int n_pos, rc = cli_parse(&spec, argc, argv, pos, &n_pos);
     if (rc >= 0) return rc;
     rc = EXIT_OK;
-    if (!data) {
-        fprintf(stderr, "ecnet: train needs --data\nusage: %s\n", spec.usage);
+    if (!data || crop < 0 || crop > 64) {
+        fprintf(stderr, "ecnet: train needs --data (and --crop from 0 to 64)\nusage: %s\n", spec.usage);
         return EXIT_USAGE;
     }
     if (mkdir(out, 0777) != 0 && errno != EEXIST) {
@@ -123,7 +125,7 @@ int cmd_train(int argc, char **argv)
     ecn_net *net = NULL;
     ecn_dataset train = {0}, valid = {0};
     char name[256], last[4096], final[4096];
-    ecn_augment aug = {.flip = 1, .crop_pad = 2};
+    ecn_augment aug = {.flip = !no_flip, .crop_pad = crop};
     reporter rep = {.quiet = json};
     ecn_train_opts to = {out, base_name(pos[0], name, sizeof name), save_every, (unsigned long long)seed,
                          no_augment ? NULL : &aug, NULL, &stop_requested, on_iteration, on_epoch, &rep};

@@ -12,11 +12,13 @@
  *            to ECN_HUFF_MAX_LEN bits; codes written LSB first, the last byte
  *            padded with zero bits.  Decoded with a 2^ECN_HUFF_FAST_BITS-entry
  *            lookup table on the next bits (longer codes: canonical search).
- *   rans     static range ANS (see rans.c): interleaved 32-bit states (32
- *            lanes for n >= 2^16 symbols, 4 below), byte-wise
- *            renormalisation, frequencies quantised to 2^ECN_RANS_SCALE_BITS
- *            from the prior.  Payload: the lanes' final states (u32
- *            little-endian each), then the renormalisation bytes.
+ *   rans     static range ANS (see rans.c): interleaved 32-bit states,
+ *            byte-wise renormalisation, frequencies quantised to
+ *            2^ECN_RANS_SCALE_BITS from the prior.  Symbol i goes to lane
+ *            i mod 32 (n >= 2^16: 4 independent groups of 8 lanes) or
+ *            i mod 4 (1 group of 4 lanes).  Payload: the byte length of
+ *            every group but the last (u32 little-endian), then each group:
+ *            its lanes' final states (u32 LE), its renormalisation bytes.
  *
  * The prior table is the symbol histogram of training data, measured once
  * (on the stream the codec really sees: after DPCM if DPCM is on) and stored
@@ -154,11 +156,12 @@ int ecn_huff_decode(const ecn_huff *h, const uint8_t *in, size_t len, uint8_t *s
 #define ECN_RANS_SCALE_BITS 12
 #define ECN_RANS_SCALE (1u << ECN_RANS_SCALE_BITS)
 #define ECN_RANS_LOW (1u << 23) /* states live in [LOW, 256 LOW) */
-/* Interleaved states: 32 for n >= 2^16 symbols (speed: the AVX2 decoder
- * takes eight at a time), 4 below (each lane costs 4 bytes of final state). */
-#define ECN_RANS_LANES_WIDE 32
-#define ECN_RANS_LANES_NARROW 4
+/* Layout (rans.c): n >= ECN_RANS_WIDE_MIN symbols go in 4 independent
+ * groups of 8 interleaved lanes; fewer in 1 group of 4 lanes (each lane
+ * costs 4 bytes of final state). */
 #define ECN_RANS_WIDE_MIN ((size_t)1 << 16)
+#define ECN_RANS_MAX_GROUPS 4
+#define ECN_RANS_MAX_LANES 32
 
 typedef struct ecn_rans_sym {
     uint32_t x_max;  /* renormalise (emit bytes) while x >= x_max = freq << 19 */
@@ -173,12 +176,17 @@ typedef struct ecn_rans {
     uint16_t freq[256];                /* quantised frequencies, each >= 1, summing to SCALE */
     ecn_rans_sym enc[256];
     uint32_t dec[ECN_RANS_SCALE];      /* slot -> freq | (slot - start) << 12 | symbol << 24 */
+    /* For the SIMD decoder: for an 8-bit lane mask b, lane j's byte offset
+     * popcount(b & (2^j - 1)) times 0x0101, and popcount(b). */
+    uint32_t renorm_ctl[256][8];
+    uint8_t renorm_pop[256];
 } ecn_rans;
 
-/* Quantise counts (+ nothing: zero counts get frequency 1) to SCALE. */
+/* Quantise the prior's counts to SCALE (zero counts get frequency 1). */
 int ecn_rans_build(ecn_rans *r, const uint64_t *counts, int nsym, ecn_err *err);
 void ecn_rans_reciprocal(uint32_t freq, uint32_t *rcp, uint32_t *shift);
-int ecn_rans_lanes(size_t n);
+/* Groups and lanes per group for n symbols. */
+void ecn_rans_layout(size_t n, int *groups, int *group_lanes);
 size_t ecn_rans_bound(size_t n);
 int ecn_rans_encode(const ecn_rans *r, const uint8_t *sym, size_t n, uint8_t *out, size_t cap, size_t *out_len,
                     ecn_err *err);

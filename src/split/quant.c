@@ -165,7 +165,7 @@ static void fit_group(const ecn_quant *q, const float *x, size_t n, float *scrat
 
 int ecn_quant_fit(ecn_quant *q, const float *x, ecn_shape s, ecn_err *err)
 {
-    size_t n;
+    size_t n = 0;
     if (!valid_bits(q->bits)) return ecn_fail(err, "quantize: bits %d (ecn_quant_init first)", q->bits);
     if (shape_elems(s, &n, err)) return -1;
     if (!affine_bits(q->bits)) return 0;
@@ -189,7 +189,7 @@ int ecn_quant_fit(ecn_quant *q, const float *x, ecn_shape s, ecn_err *err)
 
 int ecn_quant_check(const ecn_quant *q, ecn_shape s, ecn_err *err)
 {
-    size_t n;
+    size_t n = 0;
     if (!q) return ecn_fail(err, "quantize: no parameters");
     if (!valid_bits(q->bits)) return ecn_fail(err, "quantize: bits must be 1..8, 16 or 32, not %d", q->bits);
     if (q->mode != ECN_QUANT_TENSOR && q->mode != ECN_QUANT_CHANNEL)
@@ -209,7 +209,7 @@ int ecn_quant_check(const ecn_quant *q, ecn_shape s, ecn_err *err)
 
 size_t ecn_quant_symbol_bytes(const ecn_quant *q, ecn_shape s)
 {
-    size_t n;
+    size_t n = 0;
     if (!valid_bits(q->bits) || shape_elems(s, &n, NULL)) return SIZE_MAX;
     return q->bits <= 8 ? n : n * (size_t)(q->bits / 8);
 }
@@ -339,9 +339,9 @@ int ecn_quant_params_read(ecn_quant *q, const uint8_t *in, size_t len, ecn_err *
         t.lo[g] = bits_float(get_le32(in + PARAMS_HEAD + 8 * (size_t)g));
         t.hi[g] = bits_float(get_le32(in + PARAMS_HEAD + 8 * (size_t)g + 4));
         if (!isfinite(t.lo[g]) || !isfinite(t.hi[g]) || !(t.lo[g] <= t.hi[g])) {
+            ecn_fail(err, "quantize parameters: range %u is [%g, %g]", g, (double)t.lo[g], (double)t.hi[g]);
             ecn_quant_free(&t);
-            return ecn_fail(err, "quantize parameters: range %u is [%g, %g]", g, (double)t.lo[g],
-                            (double)t.hi[g]);
+            return -1;
         }
     }
     ecn_quant_free(q);
