@@ -147,7 +147,7 @@ static int make_head(const char *text, ecn_shape in, ecn_shape net_in, ecn_layer
     if (ecn_cfg_parse(text, strlen(text), "test.cfg", &cfg, err)) return -1;
     const ecn_layer_ops *ops = ecn_layer_ops_find(cfg.sections[0].name);
     ecn_opts o = {&cfg, &cfg.sections[0], err, 0};
-    ecn_build b = {NULL, 0, in, net_in, 1};
+    ecn_build b = {.layers = NULL, .index = 0, .trunk_last = -1, .input = in, .net_input = net_in, .batch = 1};
     l->ops = ops;
     l->batch = 1;
     l->in = in;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "plot.h"
 #include "core/net.h"
 #include "layers/split.h"
 #include "split/frame.h"
@@ -108,42 +109,122 @@ static void print_exit_summary(const exit_eval *e, const ecn_exit_records *r, co
 }
 
 /* Offload rate and accuracies for thresholds from 0 to log(classes), for
- * each bit width at the split (the paper's Fig. 3). */
-static int sweep(exit_eval *e, ecn_err *err)
+ * each bit width at the split (the paper's Fig. 3), and the entropy
+ * histogram of each exit (Fig. 2); with --svg, pictures of both. */
+enum { SWEEP_STEPS = 21, SWEEP_WIDTHS = 6, HIST_BINS = 20 };
+
+typedef struct sweep_data {
+    int widths[SWEEP_WIDTHS], n_widths, n_exits;
+    double threshold[SWEEP_STEPS];
+    double top1[SWEEP_WIDTHS][SWEEP_STEPS], offload[SWEEP_WIDTHS][SWEEP_STEPS], exit_acc[SWEEP_WIDTHS][SWEEP_STEPS];
+    double edges[HIST_BINS + 1], hist[ECN_MAX_EXITS][HIST_BINS];
+} sweep_data;
+
+static void sweep_width(sweep_data *d, int w, const ecn_exit_records *r)
 {
-    static const int widths[] = {32, 16, 8, 6, 4, 2};
-    int n_widths = ecn_net_has_split(e->net) ? 6 : 1, steps = 21;
-    printf(e->json ? "{\"sweep\":[" : "bits  threshold  offload  exit-acc  top-1\n");
-    for (int w = 0; w < n_widths; w++) {
-        if (ecn_net_has_split(e->net) && ecn_net_split_configure(e->net, widths[w], NULL, err)) return -1;
-        ecn_exit_records r;
-        if (ecn_eval_exits_run(e->net, e->ds, &r, NULL, NULL, err)) return -1;
-        double hmax = log((double)r.classes);
-        if (e->json) printf("%s{\"bits\":%d,\"points\":[", w ? "," : "", widths[w]);
-        for (int i = 0; i < steps; i++) {
-            float t[ECN_MAX_EXITS];
-            for (int k = 0; k < r.n_exits; k++) t[k] = (float)(hmax * i / (steps - 1));
-            ecn_exit_summary s;
-            ecn_exit_summarize(&r, t, &s);
-            if (e->json)
-                printf("%s{\"threshold\":%.4f,\"offload_rate\":%.6f,\"exit_accuracy\":%.6f,\"top1\":%.6f}",
-                       i ? "," : "", t[0], s.offload_rate, s.edge_accuracy, s.top1);
-            else
-                printf("%4d  %9.3f  %6.1f%%  %7.2f%%  %6.2f%%\n", n_widths > 1 ? widths[w] : 0, t[0],
-                       100 * s.offload_rate, 100 * s.edge_accuracy, 100 * s.top1);
-        }
-        if (e->json) printf("]}");
-        ecn_exit_records_free(&r);
+    double hmax = log((double)r->classes);
+    for (int i = 0; i < SWEEP_STEPS; i++) {
+        float t[ECN_MAX_EXITS];
+        d->threshold[i] = hmax * i / (SWEEP_STEPS - 1);
+        for (int k = 0; k < r->n_exits; k++) t[k] = (float)d->threshold[i];
+        ecn_exit_summary s;
+        ecn_exit_summarize(r, t, &s);
+        d->top1[w][i] = s.top1, d->offload[w][i] = s.offload_rate, d->exit_acc[w][i] = s.edge_accuracy;
     }
-    if (e->json) printf("]}\n");
-    return 0;
+    if (w) return;
+    for (int b = 0; b <= HIST_BINS; b++) d->edges[b] = hmax * b / HIST_BINS;
+    for (int n = 0; n < r->n; n++)
+        for (int k = 0; k < r->n_exits; k++) {
+            int b = (int)(r->r[n].entropy[k] / hmax * HIST_BINS);
+            d->hist[k][b < 0 ? 0 : b >= HIST_BINS ? HIST_BINS - 1 : b]++;
+        }
 }
 
-static int eval_exits(exit_eval *e, int bits, const char *codec, int do_sweep, ecn_err *err)
+static void print_sweep(const sweep_data *d, int json)
+{
+    if (!json) {
+        printf("bits  threshold  offload  exit-acc  top-1\n");
+        for (int w = 0; w < d->n_widths; w++)
+            for (int i = 0; i < SWEEP_STEPS; i++)
+                printf("%4d  %9.3f  %6.1f%%  %7.2f%%  %6.2f%%\n", d->widths[w], d->threshold[i],
+                       100 * d->offload[w][i], 100 * d->exit_acc[w][i], 100 * d->top1[w][i]);
+        return;
+    }
+    printf("{\"sweep\":[");
+    for (int w = 0; w < d->n_widths; w++) {
+        printf("%s{\"bits\":%d,\"points\":[", w ? "," : "", d->widths[w]);
+        for (int i = 0; i < SWEEP_STEPS; i++)
+            printf("%s{\"threshold\":%.4f,\"offload_rate\":%.6f,\"exit_accuracy\":%.6f,\"top1\":%.6f}",
+                   i ? "," : "", d->threshold[i], d->offload[w][i], d->exit_acc[w][i], d->top1[w][i]);
+        printf("]}");
+    }
+    printf("],\"entropy_histograms\":[");
+    for (int k = 0; k < d->n_exits; k++) {
+        printf("%s{\"exit\":%d,\"edges\":[", k ? "," : "", k);
+        for (int b = 0; b <= HIST_BINS; b++) printf("%s%.4f", b ? "," : "", d->edges[b]);
+        printf("],\"counts\":[");
+        for (int b = 0; b < HIST_BINS; b++) printf("%s%.0f", b ? "," : "", d->hist[k][b]);
+        printf("]}");
+    }
+    printf("]}\n");
+}
+
+static int sweep_pictures(const sweep_data *d, const char *prefix, ecn_err *err)
+{
+    char path[1024], names[SWEEP_WIDTHS + 1][32];
+    plot_series s[SWEEP_WIDTHS + 1];
+    for (int w = 0; w < d->n_widths; w++) {
+        snprintf(names[w], sizeof names[w], d->widths[w] == 32 ? "float" : "%d-bit", d->widths[w]);
+        s[w] = (plot_series){names[w], d->threshold, d->top1[w], SWEEP_STEPS};
+    }
+    snprintf(path, sizeof path, "%s-accuracy.svg", prefix);
+    if (plot_lines_svg(path, "End-to-end accuracy vs entropy threshold", "entropy threshold", "top-1", s,
+                       d->n_widths, err))
+        return -1;
+    s[0] = (plot_series){"offload rate", d->threshold, d->offload[0], SWEEP_STEPS};
+    s[1] = (plot_series){"exit accuracy", d->threshold, d->exit_acc[0], SWEEP_STEPS};
+    snprintf(path, sizeof path, "%s-offload.svg", prefix);
+    if (plot_lines_svg(path, "Offload rate and exit accuracy vs entropy threshold", "entropy threshold",
+                       "fraction", s, 2, err))
+        return -1;
+    for (int k = 0; k < d->n_exits && k <= SWEEP_WIDTHS; k++) {
+        snprintf(names[k], sizeof names[k], "exit %d", k);
+        s[k] = (plot_series){names[k], NULL, d->hist[k], HIST_BINS};
+    }
+    snprintf(path, sizeof path, "%s-entropy.svg", prefix);
+    return plot_histogram_svg(path, "Entropy of each exit's answer", "entropy", d->edges, s,
+                              d->n_exits <= SWEEP_WIDTHS + 1 ? d->n_exits : SWEEP_WIDTHS + 1, err);
+}
+
+static int sweep(exit_eval *e, const char *svg, ecn_err *err)
+{
+    static const int widths[] = {32, 16, 8, 6, 4, 2};
+    sweep_data *d = calloc(1, sizeof *d);
+    if (!d) return ecn_fail(err, "out of memory");
+    d->n_widths = ecn_net_has_split(e->net) ? SWEEP_WIDTHS : 1;
+    d->n_exits = ecn_net_exit_count(e->net);
+    int rc = 0;
+    for (int w = 0; w < d->n_widths && rc == 0; w++) {
+        d->widths[w] = widths[w];
+        ecn_exit_records r;
+        rc = (ecn_net_has_split(e->net) && ecn_net_split_configure(e->net, widths[w], NULL, err)) ||
+             ecn_eval_exits_run(e->net, e->ds, &r, NULL, NULL, err);
+        if (rc) break;
+        sweep_width(d, w, &r);
+        ecn_exit_records_free(&r);
+        cli_progress(e->json, "sweep", w + 1, d->n_widths, 0);
+    }
+    if (rc == 0) print_sweep(d, e->json);
+    if (rc == 0 && svg) rc = sweep_pictures(d, svg, err);
+    free(d);
+    return rc ? -1 : 0;
+}
+
+static int eval_exits(exit_eval *e, int bits, const char *codec, int do_sweep, const char *svg, ecn_err *err)
 {
     if (ecn_net_has_split(e->net) && (bits || codec) && ecn_net_split_configure(e->net, bits, codec, err))
         return -1;
-    if (do_sweep) return sweep(e, err);
+    if (do_sweep) return sweep(e, svg, err);
     ecn_exit_records r;
     double start = cli_now();
     if (ecn_eval_exits_run(e->net, e->ds, &r, e->json ? NULL : progress, &start, err)) return -1;
@@ -158,7 +239,7 @@ static int eval_exits(exit_eval *e, int bits, const char *codec, int do_sweep, e
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *data = NULL, *codec = NULL;
+    const char *data = NULL, *codec = NULL, *svg = NULL;
     int json = 0, threads = 0, batch = 100, bits = 0, do_sweep = 0;
     float threshold = -1;
     cli_opt opts[] = {
@@ -168,17 +249,18 @@ int cmd_eval(int argc, char **argv)
         {"--bits", OPT_INT, &bits, "B", "bits at the split: 32, 16, 8, 6, 4, 2 (default: the cfg's)"},
         {"--codec", OPT_STRING, &codec, "C", "codec at the split: raw, zlib, huffman, rans"},
         {"--sweep", OPT_FLAG, &do_sweep, NULL, "thresholds from 0 to log(classes) for each bit width"},
+        {"--svg", OPT_STRING, &svg, "PREFIX", "with --sweep: PREFIX-accuracy.svg, -offload.svg, -entropy.svg"},
         {"--threads", OPT_INT, &threads, "T", "worker threads (default: one per core)"},
         {"--json", OPT_FLAG, &json, NULL, "print one JSON object (top1, top5, images, per_class, confusion)"},
     };
     cli_spec spec = {"ecnet eval CFG WEIGHTS --data DATA [--batch N] [--threshold T] [--bits B] "
-                     "[--codec C] [--sweep] [--json]",
+                     "[--codec C] [--sweep [--svg PREFIX]] [--json]",
                      "Accuracy of a classifier on a test set: top-1, top-5, per-class accuracy and\n"
                      "the confusion matrix.  For a network with early exits or a [split]: the\n"
                      "end-to-end accuracy, the share of frames each exit answers and how well,\n"
                      "the offload rate and the bytes per offloaded frame (the split's tensors make\n"
                      "the real quantize/code/decode round trip).",
-                     opts, 8, 2, 2};
+                     opts, 9, 2, 2};
     const char *pos[2];
     int n_pos, rc = cli_parse(&spec, argc, argv, pos, &n_pos);
     if (rc >= 0) return rc;
@@ -195,7 +277,7 @@ int cmd_eval(int argc, char **argv)
     double start = cli_now();
     if (ecn_net_exit_count(net) > 0 || ecn_net_has_split(net)) {
         exit_eval e = {net, &ds, threshold, json};
-        if (ecn_dataset_open(data, 1, &ds, &err) || eval_exits(&e, bits, codec, do_sweep, &err)) rc = cli_fail(&err);
+        if (ecn_dataset_open(data, 1, &ds, &err) || eval_exits(&e, bits, codec, do_sweep, svg, &err)) rc = cli_fail(&err);
         ecn_dataset_free(&ds);
         ecn_net_free(net);
         return rc;

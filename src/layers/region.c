@@ -156,11 +156,11 @@ static int region_make(ecn_layer *l, ecn_opts *o, const ecn_build *b)
         ecn_opt_floats(o, "anchors", p->biases, n_anchors);
     if (o->failed) goto fail;
 
-    int need = p->n * (p->coords + 1 + p->classes);
+    long long need = (long long)p->n * ((long long)p->coords + 1 + p->classes); /* no int overflow for hostile sizes */
     if (b->input.c != need)
         ecn_opt_fail(o, NULL,
                      "the layer before gives %d channels, but num=%d anchors x (%d coords + 1 "
-                     "objectness + %d classes) need %d: set filters=%d in the [convolutional] "
+                     "objectness + %d classes) need %lld: set filters=%lld in the [convolutional] "
                      "before this [region]",
                      b->input.c, p->n, p->coords, p->classes, need, need);
     else if (b->input.w <= 0 || b->input.h <= 0)
