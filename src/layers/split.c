@@ -149,7 +149,8 @@ int ecn_split_configure(ecn_layer *l, int bits, const char *codec, ecn_err *err)
         if (bits != 32 && bits != 16 && (bits < 1 || bits > 8))
             return ecn_fail(err, "bits must be 32, 16 or 1 to 8, not %d", bits);
         p->sp.bits = bits;
-        if (p->has_prior && p->prior.bits != (bits <= 8 ? bits : 8)) p->sp.prior = NULL; /* table is for another width */
+        /* The cfg's table serves only the symbol width it was measured at. */
+        p->sp.prior = p->has_prior && p->prior.bits == (bits <= 8 ? bits : 8) ? &p->prior : NULL;
     }
     if (codec && ecn_codec_from_name(codec, &p->sp.codec, err)) return -1;
     return build_spec(l, err);

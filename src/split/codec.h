@@ -180,10 +180,7 @@ typedef struct ecn_rans {
     uint16_t freq[256];                /* quantised frequencies, each >= 1, summing to SCALE */
     ecn_rans_sym enc[256];
     uint32_t dec[ECN_RANS_SCALE];      /* slot -> freq | (slot - start) << 12 | symbol << 24 */
-    /* For the SIMD decoder: for an 8-bit lane mask b, lane j's byte offset
-     * popcount(b & (2^j - 1)) times 0x0101, and popcount(b). */
-    uint32_t renorm_ctl[256][8];
-    uint8_t renorm_pop[256];
+    uint8_t renorm_pop[256];           /* popcount of a lane mask (SIMD decoder) */
 } ecn_rans;
 
 /* Quantise the prior's counts to SCALE (zero counts get frequency 1). */
