@@ -59,6 +59,10 @@ $(ECNET): $(TOOL_OBJ) $(LIB)
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(BUILD)/tests/testlib.o $(LIB)
 	$(CC) $(LDOPT) $^ $(LDLIBS) -o $@
 
+# Tests of tool-side code link that code too.
+$(BUILD)/tests/test_plot: $(BUILD)/tests/test_plot.o $(BUILD)/tests/testlib.o $(BUILD)/tools/plot.o $(LIB)
+	$(CC) $(LDOPT) $^ $(LDLIBS) -o $@
+
 # The darknet oracle links the reference library only, never libecnet.
 $(BUILD)/darknet_ref: tests/darknet_ref.c
 	@mkdir -p $(dir $@)

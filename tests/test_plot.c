@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../tools/plot.c"
+#include "../tools/plot.h"
 #include "testlib.h"
 
 static char *read_text(const char *path)
