@@ -1,7 +1,7 @@
 /* test_plot.c - the SVG chart writer of the tools (tools/plot.c).
  *
- * plot.c belongs to the ecnet command, not to libecnet, so it is compiled
- * into this test directly.  Charts are checked for what a viewer needs: the
+ * plot.c belongs to the ecnet command, not to libecnet: the Makefile links
+ * its object into this test.  Charts are checked for what a viewer needs: the
  * file starts with <svg and ends with </svg>, tags balance, names appear
  * escaped, every number in an attribute is finite, and failures (an
  * unwritable path, bad input) are errors that leave no file behind.
