@@ -43,6 +43,7 @@ DARKNET_INC := /usr/lib/darknet/include
 DARKNET_LIB := /usr/lib/darknet
 
 .PHONY: all test bench demo weights clean
+.SECONDARY:
 all: $(ECNET)
 
 $(BUILD)/%.o: %.c
@@ -80,7 +81,7 @@ bench: $(ECNET) $(BUILD)/darknet_ref
 # Retrain the committed weights from the dataset (2 threads: the same bytes
 # on every machine with the same OpenBLAS).
 weights: $(ECNET)
-	$(ECNET) train cfg/fashion.cfg --data fashion-mnist --out build/train --seed 1 --threads 2
+	$(ECNET) train cfg/fashion.cfg --data fashion-mnist --out build/train --seed 1 --threads 2 --crop 0
 	cp build/train/fashion_final.weights weights/fashion.weights
 	$(ECNET) eval cfg/fashion.cfg weights/fashion.weights --data fashion-mnist | head -n 1
 	$(ECNET) train cfg/fashion-branchy.cfg --data fashion-mnist --out build/train --seed 1 --threads 2
