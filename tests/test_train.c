@@ -129,6 +129,26 @@ static void kill_and_resume(const char *dir, const char *cfg)
     printf("  killed at a checkpoint of %llu images, resumed to %llu\n", seen, seen_final);
 }
 
+/* Ctrl-C: the run saves a checkpoint, says how to resume, and exits 1. */
+static void interrupt_saves(const char *dir, const char *cfg)
+{
+    char out[1024], last[1200];
+    snprintf(out, sizeof out, "%s/interrupted", dir);
+    mkdir(out, 0777);
+    snprintf(last, sizeof last, "%s/tiny_last.weights", out);
+    pid_t pid = spawn_train(cfg, out, 0);
+    struct stat st;
+    for (int i = 0; i < 3000 && stat(last, &st) != 0; i++) usleep(10000); /* training under way */
+    remove(last);
+    kill(pid, SIGINT);
+    int status;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1, "after Ctrl-C, ecnet train should exit 1 (status %d)",
+          status);
+    unsigned long long seen = 0;
+    CHECK(loads(cfg, last, &seen) && seen > 0, "Ctrl-C left no loadable checkpoint");
+}
+
 static void same_seed_same_weights(const char *dir, const char *cfg)
 {
     char a[1024], b[1024];
@@ -196,6 +216,7 @@ int main(void)
     mkdir(sub, 0777);
     write_cfg(cfg_long, 300);
     kill_and_resume(dir, cfg_long);
+    interrupt_saves(dir, cfg_long);
     ecn_dataset_free(&ds);
     test_rmdir(dir);
     free(dir);

@@ -472,7 +472,7 @@ static int oom(void)
 int cmd_codec(int argc, char **argv)
 {
     const char *data = NULL, *picture = NULL, *histogram = NULL;
-    int images = 1000, bits = 0, json = 0, fit_prior = 0, threads = 0;
+    int images = 1000, bits = 0, json = 0, fit_prior = 0, threads = 0, train_split = 0;
     cli_opt opts[] = {
         {"--data", OPT_STRING, &data, "DATA", "a Darknet .data file (its valid= list), or fashion-mnist (test split)"},
         {"--images", OPT_INT, &images, "N", "test images to run (default 1000, at least 2)"},
@@ -481,10 +481,11 @@ int cmd_codec(int argc, char **argv)
         {"--picture", OPT_STRING, &picture, "PNG", "write the split tensor of the first image, channel by channel"},
         {"--histogram", OPT_STRING, &histogram, "SVG", "write the symbol histograms before and after DPCM"},
         {"--fit-prior", OPT_FLAG, &fit_prior, NULL, "print a prior= line (counts of all N images) for [split]"},
+        {"--train-split", OPT_FLAG, &train_split, NULL, "run training images (fit a prior where the model was trained)"},
         {"--threads", OPT_INT, &threads, "T", "worker threads (default: one per core)"},
     };
     cli_spec spec = {"ecnet codec CFG WEIGHTS --data DATA [--images N] [--bits B] [--json] [--picture PNG]\n"
-                     "       [--histogram SVG] [--fit-prior]",
+                     "       [--histogram SVG] [--fit-prior [--train-split]]",
                      "How well the feature map that crosses the [split] compresses.  Runs N test\n"
                      "images, quantises the cut set to B-bit symbols with the split's settings, and\n"
                      "reports the symbols' statistics before and after DPCM (channel, row, column)\n"
@@ -493,7 +494,7 @@ int cmd_codec(int argc, char **argv)
                      "order-0 entropy bound.  Huffman and rANS priors are fitted on the first half\n"
                      "of the images; all codecs are measured on the second half.  Memory: about\n"
                      "4 x N x (symbols per frame) bytes.",
-                     opts, 8, 2, 2};
+                     opts, 9, 2, 2};
     const char *pos[2];
     int n_pos, rc = cli_parse(&spec, argc, argv, pos, &n_pos);
     if (rc >= 0) return rc;
@@ -506,7 +507,7 @@ int cmd_codec(int argc, char **argv)
 
     ecn_dataset ds = {0};
     ecn_err err;
-    if (ecn_dataset_open(data, 1, &ds, &err)) return cli_fail(&err);
+    if (ecn_dataset_open(data, train_split ? 0 : 1, &ds, &err)) return cli_fail(&err);
     if (ds.n < 2) {
         ecn_dataset_free(&ds);
         fprintf(stderr, "ecnet: %s: the test split has %d images (at least 2 are needed)\n", data, ds.n);
