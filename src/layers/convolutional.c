@@ -267,6 +267,7 @@ typedef struct conv_job {
     const ecn_ctx *ctx;
     int bands;       /* row bands per group (row split) */
     int blocks;      /* filter blocks per group (filter split) */
+    int block;       /* filters per block */
     int g;           /* the group being computed (filter split) */
 } conv_job;
 
@@ -318,7 +319,7 @@ static void filter_task(void *arg, int blk, int thread)
 {
     (void)thread;
     const conv_job *j = arg;
-    int m0 = blk * FILTER_BLOCK, m1 = m0 + FILTER_BLOCK < j->s.M ? m0 + FILTER_BLOCK : j->s.M;
+    int m0 = blk * j->block, m1 = m0 + j->block < j->s.M ? m0 + j->block : j->s.M;
     const float *B = j->s.direct ? group_input(j, j->g) : j->ctx->scratch[0];
     const float *A = j->p->weights + ((size_t)j->g * j->s.M + m0) * j->s.K;
     float *C = j->out + (size_t)j->g * j->s.M * j->s.N;
@@ -337,7 +338,10 @@ static void conv_forward(ecn_layer *l, const float *const *in, const ecn_ctx *ct
     }
     conv_job j = {.l = l, .p = l->p, .s = shape_of(l), .ctx = ctx};
     j.bands = (l->out.h + j.s.rows_per_task - 1) / j.s.rows_per_task;
-    j.blocks = (j.s.M + FILTER_BLOCK - 1) / FILTER_BLOCK;
+    /* One block of filters per thread (rounded to 16 rows): few, large gemms. */
+    j.block = (j.s.M + l->threads - 1) / l->threads;
+    j.block = (j.block + 15) / 16 * 16;
+    j.blocks = (j.s.M + j.block - 1) / j.block;
     for (int b = 0; b < l->batch; b++) {
         j.in = in[0] + (size_t)b * ecn_layer_inputs(l);
         j.out = l->output + (size_t)b * ecn_layer_outputs(l);
