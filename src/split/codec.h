@@ -161,9 +161,10 @@ int ecn_huff_decode(const ecn_huff *h, const uint8_t *in, size_t len, uint8_t *s
 #define ECN_RANS_SCALE (1u << ECN_RANS_SCALE_BITS)
 #define ECN_RANS_LOW (1u << 23) /* states live in [LOW, 256 LOW) */
 /* Layout (rans.c): n >= ECN_RANS_WIDE_MIN symbols go in 4 independent
- * groups of 8 interleaved lanes; fewer in 1 group of 4 lanes (each lane
- * costs 4 bytes of final state). */
+ * groups of 8 interleaved lanes; fewer in 1 group of 4 lanes, and under
+ * ECN_RANS_NARROW_MIN in a single lane (each lane costs 4 bytes of final state). */
 #define ECN_RANS_WIDE_MIN ((size_t)1 << 16)
+#define ECN_RANS_NARROW_MIN ((size_t)1 << 12) /* below: a single lane */
 #define ECN_RANS_MAX_GROUPS 4
 #define ECN_RANS_MAX_LANES 32
 

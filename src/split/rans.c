@@ -24,7 +24,8 @@
  * form a group; the groups' streams are independent:
  *   n >= 2^16 symbols: 4 groups of 8 lanes, symbol i goes to lane i mod 32,
  *                      that is to group (i mod 32) / 8;
- *   fewer:             1 group of 4 lanes, symbol i goes to lane i mod 4.
+ *   fewer:             1 group of 4 lanes, symbol i goes to lane i mod 4;
+ *   under 2^12:        1 group of 1 lane.
  * Within a group the lanes renormalise in symbol order, so where a lane's
  * bytes start depends on how many every earlier lane took.  That chain is
  * what limits a decoder, hence several groups, whose streams a decoder reads
@@ -132,7 +133,9 @@ int ecn_rans_build(ecn_rans *r, const uint64_t *counts, int nsym, ecn_err *err)
 void ecn_rans_layout(size_t n, int *groups, int *group_lanes)
 {
     *groups = n >= ECN_RANS_WIDE_MIN ? 4 : 1;
-    *group_lanes = n >= ECN_RANS_WIDE_MIN ? 8 : 4;
+    /* Each lane costs its 4-byte final state: a small map (a frame of a few
+     * hundred symbols) gets one lane, where parallel lanes would buy little. */
+    *group_lanes = n >= ECN_RANS_WIDE_MIN ? 8 : n >= ECN_RANS_NARROW_MIN ? 4 : 1;
 }
 
 size_t ecn_rans_bound(size_t n)
@@ -370,8 +373,8 @@ int ecn_rans_decode_with(const ecn_rans *r, const uint8_t *in, size_t len, uint8
 #else
     (void)simd;
 #endif
-    i = dec_blocks(r->dec, x, groups, gl, st, sym, i, n);
-    for (; i < n; i++) { /* near the ends: byte by byte, checked */
+    if (gl % 4 == 0) i = dec_blocks(r->dec, x, groups, gl, st, sym, i, n); /* four lanes at a time */
+    for (; i < n; i++) { /* single lanes and the ends: byte by byte, checked */
         size_t lane = i % lanes;
         stream *s = &st[lane / (size_t)gl];
         uint32_t v = x[lane], e = r->dec[v & (SCALE - 1)];
