@@ -1,9 +1,11 @@
 #!/bin/sh
-# make demo: ecnet next to the reference Darknet on YOLOv3-tiny.
+# make demo: ecnet next to the reference Darknet on YOLOv3-tiny, then the
+# edge/cloud split of a network with early exits on Fashion-MNIST.
 #   1. the layer table ecnet reads from Darknet's own cfg;
 #   2. a .weights file written by libdarknet (calibrated random parameters:
 #      no trained weights can be downloaded here) run by ecnet's detector;
-#   3. the time of one forward pass in each.
+#   3. the time of one forward pass in each;
+#   4. the trained branch network: accuracy, offload rate, bytes per frame.
 set -eu
 E=${ECNET:-build/ecnet}
 B=${BUILD:-build}
@@ -28,3 +30,8 @@ echo "== speed of one forward pass"
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
 "$E" bench "$CFG" --iters 5
 printf 'darknet: %s\n' "$(cd /usr/share/darknet && darknet speed cfg/yolov3-tiny.cfg 3 2>/dev/null | grep '^Speed' | head -n 1)"
+echo
+echo "== early exits and the split: cfg/fashion-branchy.cfg on the Fashion-MNIST test set"
+echo "   (frames an exit is sure of are answered at the edge; the rest cross the split at"
+echo "    8 bits, Huffman-coded, and the cloud half answers them)"
+"$E" eval cfg/fashion-branchy.cfg weights/fashion-branchy.weights --data fashion-mnist 2>/dev/null
