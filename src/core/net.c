@@ -414,19 +414,12 @@ static int build(ecn_net *net, ecn_cfg *cfg, const ecn_load_opts *lo, ecn_err *e
     return 0;
 }
 
-int ecn_net_from_cfg_text(const char *text, size_t len, const char *name, const ecn_load_opts *opts,
-                          ecn_net **out, ecn_err *err)
+/* Build a network from a parsed cfg, which it frees. */
+static int from_parsed(ecn_cfg *cfg, const ecn_load_opts *opts, ecn_net **out, ecn_err *err)
 {
-    *out = NULL;
-    ecn_cfg cfg;
-    if (ecn_cfg_parse(text, len, name, &cfg, err)) return -1;
     ecn_net *net = calloc(1, sizeof *net);
-    if (!net) {
-        ecn_cfg_free(&cfg);
-        return ecn_fail(err, "out of memory");
-    }
-    int rc = build(net, &cfg, opts, err);
-    ecn_cfg_free(&cfg);
+    int rc = net ? build(net, cfg, opts, err) : ecn_fail(err, "out of memory");
+    ecn_cfg_free(cfg);
     if (rc) {
         ecn_net_free(net);
         return -1;
@@ -435,24 +428,21 @@ int ecn_net_from_cfg_text(const char *text, size_t len, const char *name, const 
     return 0;
 }
 
+int ecn_net_from_cfg_text(const char *text, size_t len, const char *name, const ecn_load_opts *opts,
+                          ecn_net **out, ecn_err *err)
+{
+    *out = NULL;
+    ecn_cfg cfg;
+    if (ecn_cfg_parse(text, len, name, &cfg, err)) return -1;
+    return from_parsed(&cfg, opts, out, err);
+}
+
 int ecn_net_from_cfg(const char *cfg_path, const ecn_load_opts *opts, ecn_net **out, ecn_err *err)
 {
     *out = NULL;
     ecn_cfg cfg;
     if (ecn_cfg_read(cfg_path, &cfg, err)) return -1;
-    ecn_net *net = calloc(1, sizeof *net);
-    if (!net) {
-        ecn_cfg_free(&cfg);
-        return ecn_fail(err, "out of memory");
-    }
-    int rc = build(net, &cfg, opts, err);
-    ecn_cfg_free(&cfg);
-    if (rc) {
-        ecn_net_free(net);
-        return -1;
-    }
-    *out = net;
-    return 0;
+    return from_parsed(&cfg, opts, out, err);
 }
 
 void ecn_net_free(ecn_net *net)

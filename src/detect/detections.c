@@ -337,3 +337,31 @@ int ecn_draw_detections(ecn_image *im, const ecn_detection *d, int n, float thre
     }
     return drawn;
 }
+
+/* ---- training truth --------------------------------------------------- */
+
+int ecn_truth_box(const float *tr, ecn_box *bx)
+{
+    if (tr[2] == 0) return 0;
+    for (int k = 0; k < 4; k++)
+        if (!isfinite(tr[k])) return -1;
+    if (!(tr[2] > 0 && tr[3] > 0)) return -1;
+    bx->x = tr[0];
+    bx->y = tr[1];
+    bx->w = tr[2];
+    bx->h = tr[3];
+    return 1;
+}
+
+int ecn_truth_cell(float v, int n)
+{
+    float f = v * n;
+    if (!(f >= 0)) return 0;
+    if (f >= n) return n - 1;
+    return (int)f;
+}
+
+int ecn_truth_class(float c, int classes)
+{
+    return c > -1 && c < classes ? (int)c : -1;
+}

@@ -50,6 +50,18 @@ int ecn_nms_sort(ecn_detection *d, int n, float nms);
 int ecn_draw_detections(ecn_image *im, const ecn_detection *d, int n, float thresh,
                         const char *const *names, int n_names);
 
+/* ---- training truth (Darknet's detection labels) ----
+ * An image's truth is a list of boxes of 5 floats: x, y, w, h (relative
+ * centre and size), class.  These read it for the [yolo] and [region] losses. */
+
+/* Box of truth entry tr: 0 when the list has ended (w == 0), -1 when the box
+ * is unusable (non-finite, or w or h not positive: skipped), 1 otherwise. */
+int ecn_truth_box(const float *tr, ecn_box *bx);
+/* Darknet's (int)(v * n), clamped into 0 .. n-1 (v is finite). */
+int ecn_truth_cell(float v, int n);
+/* Darknet's class truncation; -1 when the class is outside 0 .. classes-1. */
+int ecn_truth_class(float c, int classes);
+
 /* Colour of class k (RGB, 0..1), the same for every image. */
 void ecn_class_color(int k, float rgb[3]);
 

@@ -194,36 +194,6 @@ static ecn_box region_box(const region_params *p, const float *e, size_t wh, int
     return bx;
 }
 
-/* Truth box of an image: 0 when the list has ended (w == 0), -1 when the
- * box is unusable (skipped), 1 otherwise. */
-static int truth_box(const float *tr, ecn_box *bx)
-{
-    if (tr[2] == 0) return 0;
-    for (int k = 0; k < 4; k++)
-        if (!isfinite(tr[k])) return -1;
-    if (!(tr[2] > 0 && tr[3] > 0)) return -1;
-    bx->x = tr[0];
-    bx->y = tr[1];
-    bx->w = tr[2];
-    bx->h = tr[3];
-    return 1;
-}
-
-/* Darknet's (int)(v * n), clamped into 0 .. n-1 (v is finite). */
-static int truth_cell(float v, int n)
-{
-    float f = v * n;
-    if (!(f >= 0)) return 0;
-    if (f >= n) return n - 1;
-    return (int)f;
-}
-
-/* Darknet's class truncation; -1 when the class is outside 0 .. classes-1. */
-static int truth_class(float c, int classes)
-{
-    return c > -1 && c < classes ? (int)c : -1;
-}
-
 /* Box deltas toward truth for anchor n at cell (i, j) (Darknet's
  * delta_region_box); returns the IoU of the predicted box with the truth. */
 static float region_box_delta(const region_params *p, ecn_box truth, const float *e, float *d,
@@ -280,7 +250,7 @@ static void region_loss(ecn_layer *l, const ecn_ctx *ctx)
                     float best_iou = 0;
                     for (int t = 0; t < max_boxes; t++) {
                         ecn_box tb;
-                        int r = truth_box(truth + 5 * t, &tb);
+                        int r = ecn_truth_box(truth + 5 * t, &tb);
                         if (r == 0) break;
                         if (r < 0) continue;
                         float iou = ecn_box_iou(pred, tb);
@@ -295,10 +265,10 @@ static void region_loss(ecn_layer *l, const ecn_ctx *ctx)
         for (int t = 0; t < max_boxes; t++) {
             const float *tr = truth + 5 * t;
             ecn_box tb;
-            int r = truth_box(tr, &tb);
+            int r = ecn_truth_box(tr, &tb);
             if (r == 0) break;
             if (r < 0) continue;
-            int i = truth_cell(tb.x, w), j = truth_cell(tb.y, h);
+            int i = ecn_truth_cell(tb.x, w), j = ecn_truth_cell(tb.y, h);
             size_t cell = (size_t)j * w + i;
             ecn_box shift = {0, 0, tb.w, tb.h};
             float best_iou = 0;
@@ -324,7 +294,7 @@ static void region_loss(ecn_layer *l, const ecn_ctx *ctx)
             if (p->rescore) delta[obj] = p->object_scale * (iou - out[obj]);
             if (p->background) delta[obj] = p->object_scale * (0 - out[obj]);
             size_t cls = base + ((size_t)p->coords + 1) * wh;
-            region_class_delta(p, out + cls, delta + cls, wh, truth_class(tr[4], p->classes));
+            region_class_delta(p, out + cls, delta + cls, wh, ecn_truth_class(tr[4], p->classes));
         }
     }
 

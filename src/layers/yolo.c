@@ -194,36 +194,6 @@ static ecn_box yolo_box(const yolo_params *p, const float *e, size_t wh, int a, 
     return bx;
 }
 
-/* Truth box t of an image, as a box; 0 when the list has ended (w == 0),
- * -1 when the box is unusable (skipped), 1 otherwise. */
-static int truth_box(const float *tr, ecn_box *bx)
-{
-    if (tr[2] == 0) return 0;
-    for (int k = 0; k < 4; k++)
-        if (!isfinite(tr[k])) return -1;
-    if (!(tr[2] > 0 && tr[3] > 0)) return -1;
-    bx->x = tr[0];
-    bx->y = tr[1];
-    bx->w = tr[2];
-    bx->h = tr[3];
-    return 1;
-}
-
-/* Darknet's (int)(v * n), clamped into 0 .. n-1 (v is finite). */
-static int truth_cell(float v, int n)
-{
-    float f = v * n;
-    if (!(f >= 0)) return 0;
-    if (f >= n) return n - 1;
-    return (int)f;
-}
-
-/* Darknet's class truncation; -1 when the class is outside 0 .. classes-1. */
-static int truth_class(float c, int classes)
-{
-    return c > -1 && c < classes ? (int)c : -1;
-}
-
 /* Box deltas toward truth for anchor `a` at cell (i, j) (Darknet's
  * delta_yolo_box). */
 static void yolo_box_delta(const yolo_params *p, ecn_box truth, const float *e, float *d,
@@ -284,7 +254,7 @@ static void yolo_loss(ecn_layer *l, const ecn_ctx *ctx)
                     int best_t = 0;
                     for (int t = 0; t < max_boxes; t++) {
                         ecn_box tb;
-                        int r = truth_box(truth + 5 * t, &tb);
+                        int r = ecn_truth_box(truth + 5 * t, &tb);
                         if (r == 0) break;
                         if (r < 0) continue;
                         float iou = ecn_box_iou(pred, tb);
@@ -301,7 +271,7 @@ static void yolo_loss(ecn_layer *l, const ecn_ctx *ctx)
                         ecn_box tb = {tr[0], tr[1], tr[2], tr[3]};
                         delta[obj] = 1 - out[obj];
                         yolo_class_delta(out + base + 5 * wh, delta + base + 5 * wh, wh,
-                                         truth_class(tr[4], p->classes), p->classes);
+                                         ecn_truth_class(tr[4], p->classes), p->classes);
                         yolo_box_delta(p, tb, out + base, delta + base, wh, p->mask[n], i, j, w, h,
                                        2 - tb.w * tb.h);
                     }
@@ -311,7 +281,7 @@ static void yolo_loss(ecn_layer *l, const ecn_ctx *ctx)
         for (int t = 0; t < max_boxes; t++) {
             const float *tr = truth + 5 * t;
             ecn_box tb;
-            int r = truth_box(tr, &tb);
+            int r = ecn_truth_box(tr, &tb);
             if (r == 0) break;
             if (r < 0) continue;
             ecn_box shift = {0, 0, tb.w, tb.h};
@@ -328,13 +298,13 @@ static void yolo_loss(ecn_layer *l, const ecn_ctx *ctx)
             }
             int m = mask_index(p, best_a);
             if (m < 0) continue;
-            int i = truth_cell(tb.x, w), j = truth_cell(tb.y, h);
+            int i = ecn_truth_cell(tb.x, w), j = ecn_truth_cell(tb.y, h);
             size_t base = m * per_anchor + (size_t)j * w + i;
             yolo_box_delta(p, tb, out + base, delta + base, wh, best_a, i, j, w, h,
                            2 - tb.w * tb.h);
             delta[base + 4 * wh] = 1 - out[base + 4 * wh];
             yolo_class_delta(out + base + 5 * wh, delta + base + 5 * wh, wh,
-                             truth_class(tr[4], p->classes), p->classes);
+                             ecn_truth_class(tr[4], p->classes), p->classes);
         }
     }
 
