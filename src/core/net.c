@@ -137,8 +137,10 @@ static const char *known_sections(void)
 }
 
 /* Options Darknet reads in every section.  The weights-file switches change
- * what a file holds, so a nonzero value is refused rather than misread; the
- * training switches are read here and honoured by training. */
+ * what a file holds, so a nonzero value is refused rather than misread.  The
+ * training switches (stopbackward, onlyforward, a per-layer learning-rate
+ * scale, label smoothing, truth) are accepted so Darknet's cfgs load, but
+ * ecnet's training does not act on them yet. */
 static void read_common_options(ecn_opts *o)
 {
     static const char *const refused[] = {"dontload", "dontloadscales", "dontsave", "numload"};
