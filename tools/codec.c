@@ -257,7 +257,7 @@ static int input_add(input_zlib *z, const float *x, int count, ecn_err *err)
 static int save_picture(const char *path, const float *x, ecn_shape s, ecn_err *err)
 {
     int cols = (int)ceil(sqrt((double)s.c)), rows = (s.c + cols - 1) / cols;
-    int big = s.h > s.w ? s.h : s.w, scale = big >= 32 ? 1 : (32 + big - 1) / big;
+    int big = s.h > s.w ? s.h : s.w, scale = big >= 96 ? 1 : (96 + big - 1) / big; /* tiles of at least 96 pixels */
     int cw = s.w * scale, ch = s.h * scale;
     ecn_image im = {cols * cw + cols + 1, rows * ch + rows + 1, 1, NULL};
     im.data = malloc((size_t)im.w * im.h * sizeof(float));
