@@ -76,6 +76,10 @@ typedef void (*ecn_layer_hook)(void *user, int layer, const float *output, size_
 
 /* input: batch * ecn_net_input_shape floats.  Returns the last layer's output. */
 const float *ecn_net_forward(ecn_net *net, const float *input, ecn_layer_hook hook, void *user);
+/* Only layers [from, to); returns layer to-1's output.  input is read only
+ * by layers that take the network input. */
+const float *ecn_net_forward_range(ecn_net *net, const float *input, int from, int to, ecn_layer_hook hook,
+                                   void *user);
 
 /* ---- early exits and the split ----------------------------------------- */
 
@@ -92,6 +96,15 @@ void ecn_net_set_exit_threshold(ecn_net *net, int k, float threshold);
 int ecn_net_has_split(const ecn_net *net);
 /* Override the cfg's bits (0 keeps them) and codec (NULL keeps it). */
 int ecn_net_split_configure(ecn_net *net, int bits, const char *codec, ecn_err *err);
+/* Edge and cloud as separate processes: the edge runs layers [0, split] with
+ * ecn_net_forward_range and encodes each image's cut set into a frame; the
+ * cloud decodes frames into the same places of its own copy of the network
+ * and runs (split, end).  The result equals the local run's, byte for byte. */
+int ecn_net_split_layer(const ecn_net *net); /* -1 without a [split] */
+int ecn_net_split_encode(ecn_net *net, int image, unsigned long long frame_id, unsigned char **buf, size_t *cap,
+                         size_t *len, ecn_err *err);
+int ecn_net_split_decode(ecn_net *net, int image, const unsigned char *buf, size_t len,
+                         unsigned long long *frame_id, ecn_err *err);
 /* Bytes of image `image`'s frame in the last forward pass (header included). */
 size_t ecn_net_split_bytes(const ecn_net *net, int image);
 /* Why the last round trip failed, or NULL. */

@@ -188,6 +188,46 @@ static void offload_decision(void)
     CHECK(fabs(ecn_entropy(p, 4) - log(4.0)) < 1e-6, "entropy of a uniform distribution");
 }
 
+/* The edge runs [0, split] and sends frames; the cloud, a separate copy of
+ * the network, decodes them and runs the rest: the same answer as the local
+ * run, bit for bit, including a route that reaches back across the split. */
+static void edge_and_cloud(void)
+{
+    const char *cfg = HEAD CONV(4, leaky) EXIT_HEAD CONV(4, leaky) "[split]\nbits=6\ncodec=rans\n" CONV(4, leaky)
+        "[route]\nlayers=0,-1\n" CONV(3, linear) "[avgpool]\n[softmax]\n";
+    ecn_err err;
+    ecn_net *local = build(cfg, 2, &err), *edge = build(cfg, 2, &err), *cloud = build(cfg, 2, &err);
+    CHECK(local && edge && cloud, "%s", err.msg);
+    if (!local || !edge || !cloud) return;
+    ecn_net_randomize(local, 11);
+    ecn_net_randomize(edge, 11);
+    ecn_net_randomize(cloud, 11);
+    float x[2 * 128];
+    for (int i = 0; i < 2 * 128; i++) x[i] = (float)((i * 37) % 101) / 101;
+    const float *want = ecn_net_forward(local, x, NULL, NULL);
+    int split = ecn_net_split_layer(edge);
+    ecn_net_forward_range(edge, x, 0, split + 1, NULL, NULL);
+    unsigned char *frame = NULL;
+    size_t cap = 0, len = 0;
+    for (int b = 0; b < 2; b++) {
+        unsigned long long id = 0;
+        CHECK(ecn_net_split_encode(edge, b, 100 + b, &frame, &cap, &len, &err) == 0, "edge: %s", err.msg);
+        CHECK(ecn_net_split_decode(cloud, b, frame, len, &id, &err) == 0 && id == 100ULL + b, "cloud: %s", err.msg);
+        CHECK(len == ecn_net_split_bytes(local, b), "edge frame %zu bytes, local %zu", len, ecn_net_split_bytes(local, b));
+    }
+    const float *got = ecn_net_forward_range(cloud, NULL, split + 1, cloud->n, NULL, NULL);
+    CHECK(memcmp(got, want, 2 * 3 * sizeof(float)) == 0, "edge + cloud differ from the local run");
+    int classes;
+    CHECK(memcmp(ecn_net_exit_output(edge, 0, &classes), ecn_net_exit_output(local, 0, NULL), 2 * 3 * sizeof(float)) == 0,
+          "the edge's exit differs from the local run's");
+    frame[len / 2] ^= 1;
+    CHECK(ecn_net_split_decode(cloud, 0, frame, len, NULL, &err) != 0, "a corrupted frame was accepted");
+    free(frame);
+    ecn_net_free(local);
+    ecn_net_free(edge);
+    ecn_net_free(cloud);
+}
+
 /* Every cfg we ship builds, without warnings. */
 static void shipped_cfgs(void)
 {
@@ -211,6 +251,7 @@ int main(void)
     shipped_cfgs();
     cfg_rules();
     lossless_and_lossy();
+    edge_and_cloud();
     frames();
     exit_loss_weight();
     offload_decision();

@@ -11,6 +11,7 @@
  */
 #include "net.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -467,25 +468,39 @@ void ecn_net_free(ecn_net *net)
 static void gather_inputs(const ecn_net *net, const ecn_layer *l, const float *input, const float **in);
 
 /* The cut set makes the edge-to-cloud round trip in place (see split.c). */
+static void cut_buffers(ecn_net *net, float **cut);
+
 static void cross_split(ecn_net *net, const ecn_ctx *ctx)
 {
     float *cut[ECN_MAX_CUT];
-    for (int k = 0; k < net->n_cut; k++) cut[k] = net->layers[net->cut[k]].output;
+    cut_buffers(net, cut);
     ecn_split_cross(&net->layers[net->split], cut, ctx);
 }
 
-const float *ecn_net_forward(ecn_net *net, const float *input, ecn_layer_hook hook, void *user)
+/* Layers [from, to).  The split's inline round trip runs only when the
+ * range is the whole network: an edge runs [0, split] and sends frames, a
+ * cloud receives them and runs (split, n). */
+const float *ecn_net_forward_range(ecn_net *net, const float *input, int from, int to, ecn_layer_hook hook,
+                                   void *user)
 {
     ecn_ctx ctx = {net->pool, net->scratch, net->scratch_floats, 0, NULL, 0, &net->rng};
-    for (int i = 0; i < net->n; i++) {
+    int whole = from <= 0 && to >= net->n;
+    if (from < 0) from = 0;
+    if (to > net->n) to = net->n;
+    for (int i = from; i < to; i++) {
         ecn_layer *l = &net->layers[i];
         const float *in[ECN_MAX_SOURCES];
         gather_inputs(net, l, input, in);
         l->ops->forward(l, in, &ctx);
-        if (i == net->split) cross_split(net, &ctx);
+        if (i == net->split && whole) cross_split(net, &ctx);
         if (hook) hook(user, i, l->output, ecn_layer_outputs(l) * (size_t)l->batch);
     }
-    return net->layers[net->n - 1].output;
+    return to > 0 ? net->layers[to - 1].output : NULL;
+}
+
+const float *ecn_net_forward(ecn_net *net, const float *input, ecn_layer_hook hook, void *user)
+{
+    return ecn_net_forward_range(net, input, 0, net->n, hook, user);
 }
 
 void ecn_net_randomize(ecn_net *net, unsigned long long seed)
@@ -622,6 +637,34 @@ int ecn_net_split_configure(ecn_net *net, int bits, const char *codec, ecn_err *
 {
     if (net->split < 0) return ecn_fail(err, "the network has no [split]");
     return ecn_split_configure(&net->layers[net->split], bits, codec, err);
+}
+
+int ecn_net_split_layer(const ecn_net *net) { return net->split; }
+
+static void cut_buffers(ecn_net *net, float **cut)
+{
+    for (int k = 0; k < net->n_cut; k++) cut[k] = net->layers[net->cut[k]].output;
+}
+
+int ecn_net_split_encode(ecn_net *net, int image, unsigned long long frame_id, unsigned char **buf, size_t *cap,
+                         size_t *len, ecn_err *err)
+{
+    if (net->split < 0) return ecn_fail(err, "the network has no [split]");
+    float *cut[ECN_MAX_CUT];
+    cut_buffers(net, cut);
+    return ecn_split_encode(&net->layers[net->split], cut, image, frame_id, buf, cap, len, err);
+}
+
+int ecn_net_split_decode(ecn_net *net, int image, const unsigned char *buf, size_t len,
+                         unsigned long long *frame_id, ecn_err *err)
+{
+    if (net->split < 0) return ecn_fail(err, "the network has no [split]");
+    float *cut[ECN_MAX_CUT];
+    cut_buffers(net, cut);
+    uint64_t id = 0;
+    int rc = ecn_split_decode(&net->layers[net->split], cut, image, buf, len, &id, err);
+    if (rc == 0 && frame_id) *frame_id = id;
+    return rc;
 }
 
 size_t ecn_net_split_bytes(const ecn_net *net, int image)

@@ -156,20 +156,44 @@ int ecn_split_configure(ecn_layer *l, int bits, const char *codec, ecn_err *err)
     return build_spec(l, err);
 }
 
+/* Image b's tensors within the cut buffers. */
+static void image_tensors(const split_params *p, float *const *cut, int b, float **x)
+{
+    for (int k = 0; k < p->n_cut; k++) x[k] = cut[k] + (size_t)b * ecn_shape_size(p->shapes[k]);
+}
+
+int ecn_split_encode(ecn_layer *l, float *const *cut, int image, uint64_t frame_id, uint8_t **buf, size_t *cap,
+                     size_t *len, ecn_err *err)
+{
+    split_params *p = l->p;
+    if (image < 0 || image >= l->batch) return ecn_fail(err, "image %d is outside the batch of %d", image, l->batch);
+    float *x[ECN_FRAME_MAX_TENSORS];
+    image_tensors(p, cut, image, x);
+    if (ecn_frame_encode(&p->spec, frame_id, (const float *const *)x, buf, cap, len, err)) return -1;
+    p->bytes[image] = *len;
+    return 0;
+}
+
+int ecn_split_decode(ecn_layer *l, float *const *cut, int image, const uint8_t *buf, size_t len,
+                     uint64_t *frame_id, ecn_err *err)
+{
+    split_params *p = l->p;
+    if (image < 0 || image >= l->batch) return ecn_fail(err, "image %d is outside the batch of %d", image, l->batch);
+    float *x[ECN_FRAME_MAX_TENSORS];
+    image_tensors(p, cut, image, x);
+    return ecn_frame_decode(&p->spec, buf, len, frame_id, x, err);
+}
+
 void ecn_split_cross(ecn_layer *l, float *const *cut, const ecn_ctx *ctx)
 {
     (void)ctx;
     split_params *p = l->p;
     p->failed = 0;
     for (int b = 0; b < l->batch && !p->failed; b++) {
-        float *x[ECN_FRAME_MAX_TENSORS];
-        for (int k = 0; k < p->n_cut; k++) x[k] = cut[k] + (size_t)b * ecn_shape_size(p->shapes[k]);
         size_t len = 0;
-        if (ecn_frame_encode(&p->spec, (uint64_t)b, (const float *const *)x, &p->frame, &p->frame_cap, &len,
-                             &p->error) ||
-            ecn_frame_decode(&p->spec, p->frame, len, NULL, x, &p->error))
+        if (ecn_split_encode(l, cut, b, (uint64_t)b, &p->frame, &p->frame_cap, &len, &p->error) ||
+            ecn_split_decode(l, cut, b, p->frame, len, NULL, &p->error))
             p->failed = 1;
-        p->bytes[b] = len;
     }
 }
 
