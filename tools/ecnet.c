@@ -11,6 +11,7 @@ int cmd_classify(int argc, char **argv);
 int cmd_detect(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_rate(int argc, char **argv);
 int cmd_codec(int argc, char **argv);
 
 static const struct {
@@ -24,6 +25,7 @@ static const struct {
     {"detect", cmd_detect, "boxes of a detector on an image, and a PNG with them drawn"},
     {"train", cmd_train, "train a classifier (Darknet [net] semantics, checkpoints, --resume)"},
     {"eval", cmd_eval, "accuracy of a classifier: top-1/top-5, per class, confusion matrix"},
+    {"rate", cmd_rate, "the cloud's ingress rate for a fleet of cameras, by simulation"},
     {"bench", cmd_bench, "time the forward pass: ms, GFLOPS, peak memory, per-layer times"},
     {"codec", cmd_codec, "how the split's feature map compresses: entropy, DPCM, codecs (ratio, speed)"},
 };
