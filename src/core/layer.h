@@ -71,7 +71,7 @@ struct ecn_layer_ops {
     int (*load)(ecn_layer *l, ecn_wfile *wf);            /* optional */
     int (*save)(const ecn_layer *l, ecn_wfile *wf);      /* optional */
     void (*randomize)(ecn_layer *l, unsigned long long *rng); /* optional */
-    void (*fold_batchnorm)(ecn_layer *l);                /* optional */
+    int (*fold_batchnorm)(ecn_layer *l);                 /* optional: 1 if it changed the weights */
     void (*describe)(const ecn_layer *l, char *buf, size_t n); /* optional: "32 3 x 3 / 1" */
     size_t (*param_count)(const ecn_layer *l);           /* optional */
     void (*destroy)(ecn_layer *l);                       /* optional: free params */

@@ -514,8 +514,8 @@ void ecn_net_randomize(ecn_net *net, unsigned long long seed)
 void ecn_net_fold_batchnorm(ecn_net *net)
 {
     for (int i = 0; i < net->n; i++)
-        if (net->layers[i].ops->fold_batchnorm) net->layers[i].ops->fold_batchnorm(&net->layers[i]);
-    net->folded = 1;
+        if (net->layers[i].ops->fold_batchnorm && net->layers[i].ops->fold_batchnorm(&net->layers[i]))
+            net->folded = 1; /* only folded weights stop a network from saving or training */
 }
 
 /* ---- training -------------------------------------------------------- */

@@ -397,16 +397,17 @@ static void connected_randomize(ecn_layer *l, unsigned long long *rng)
     p->folded = 0;
 }
 
-static void connected_fold_batchnorm(ecn_layer *l)
+static int connected_fold_batchnorm(ecn_layer *l)
 {
     connected_params *p = l->p;
-    if (!p->batch_normalize || p->folded) return;
+    if (!p->batch_normalize || p->folded) return 0;
     for (int o = 0; o < p->outputs; o++) {
         float f = p->scales[o] / (sqrtf(p->var[o]) + ECN_BN_EPS);
         ecn_scale(p->weights + (size_t)o * p->inputs, (size_t)p->inputs, f);
         p->biases[o] -= f * p->mean[o];
     }
     p->folded = 1;
+    return 1;
 }
 
 /* ---- description ---------------------------------------------------- */

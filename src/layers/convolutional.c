@@ -223,10 +223,10 @@ static void conv_randomize(ecn_layer *l, unsigned long long *rng)
     p->folded = 0;
 }
 
-static void conv_fold(ecn_layer *l)
+static int conv_fold(ecn_layer *l)
 {
     conv *p = l->p;
-    if (!p->batch_normalize || p->folded) return;
+    if (!p->batch_normalize || p->folded) return 0;
     size_t per_filter = weight_count(l) / (size_t)p->filters;
     for (int f = 0; f < p->filters; f++) {
         float k = p->scales[f] / (sqrtf(p->var[f]) + ECN_BN_EPS);
@@ -235,6 +235,7 @@ static void conv_fold(ecn_layer *l)
         p->biases[f] -= p->mean[f] * k;
     }
     p->folded = 1;
+    return 1;
 }
 
 /* ---- forward -------------------------------------------------------- */
