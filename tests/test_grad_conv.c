@@ -150,5 +150,17 @@ int main(void)
               "[convolutional]\nfilters=3\nsize=3\nstride=2\npad=1\nactivation=leaky\n"
               "[convolutional]\nfilters=2\nsize=1\nstride=1\nbatch_normalize=1\nactivation=leaky\n",
               2);
+    /* Through a [split] (training runs it as the identity) and into an exit
+     * branch that ends the network: the first convolution's gradients must
+     * flow back through both. */
+    check_net("conv -> split -> conv -> exit branch",
+              "[net]\nwidth=6\nheight=5\nchannels=2\n"
+              "[convolutional]\nfilters=3\nsize=3\nstride=1\npad=1\nbatch_normalize=1\nactivation=logistic\n"
+              "[split]\nbits=8\n"
+              "[convolutional]\nfilters=4\nsize=1\nstride=1\nactivation=tanh\n"
+              "[exit]\n"
+              "[convolutional]\nfilters=3\nsize=3\nstride=2\npad=1\nactivation=linear\n"
+              "[avgpool]\n[softmax]\n",
+              2);
     return test_finish("test_grad_conv");
 }
