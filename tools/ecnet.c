@@ -13,6 +13,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_rate(int argc, char **argv);
 int cmd_codec(int argc, char **argv);
+int cmd_delay(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -28,6 +29,7 @@ static const struct {
     {"rate", cmd_rate, "the cloud's ingress rate for a fleet of cameras, by simulation"},
     {"bench", cmd_bench, "time the forward pass: ms, GFLOPS, peak memory, per-layer times"},
     {"codec", cmd_codec, "how the split's feature map compresses: entropy, DPCM, codecs (ratio, speed)"},
+    {"delay", cmd_delay, "capture-to-output delay vs data rate: local, offloading, split, split+exits"},
 };
 
 static void usage(FILE *f)
