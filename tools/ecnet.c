@@ -14,6 +14,8 @@ int cmd_eval(int argc, char **argv);
 int cmd_rate(int argc, char **argv);
 int cmd_codec(int argc, char **argv);
 int cmd_delay(int argc, char **argv);
+int cmd_cloud(int argc, char **argv);
+int cmd_edge(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -30,6 +32,8 @@ static const struct {
     {"bench", cmd_bench, "time the forward pass: ms, GFLOPS, peak memory, per-layer times"},
     {"codec", cmd_codec, "how the split's feature map compresses: entropy, DPCM, codecs (ratio, speed)"},
     {"delay", cmd_delay, "capture-to-output delay vs data rate: local, offloading, split, split+exits"},
+    {"cloud", cmd_cloud, "serve the layers after the [split] to edges over TCP"},
+    {"edge", cmd_edge, "run the edge half on a data set, offload unsure frames to a cloud"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,262 @@
+/* test_net.c - the edge and the cloud as two processes on loopback.
+ *
+ * - `ecnet cloud` starts on an ephemeral port (read from --print-port);
+ * - `ecnet edge` on the first 500 Fashion-MNIST test images gets exactly the
+ *   top-1 and offload rate of the same network run locally in this process
+ *   (exits decided as `ecnet eval` decides), with no fallbacks;
+ * - garbage, a truncated frame and a frame with a flipped byte each get a
+ *   status-1 reply (or a closed connection); an oversized length closes the
+ *   connection; the server still serves a following edge run;
+ * - SIGTERM makes the cloud exit 0 within seconds.
+ * A watchdog (alarm) kills the cloud and fails the test if anything hangs.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <poll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ecnet.h"
+#include "net/transport.h"
+#include "testlib.h"
+#include "train/data.h"
+#include "train/eval.h"
+
+#define CFG "cfg/fashion-branchy.cfg"
+#define WEIGHTS "weights/fashion-branchy.weights"
+#define IMAGES 500
+
+static volatile pid_t cloud_pid = -1;
+
+static void watchdog(int sig)
+{
+    (void)sig;
+    if (cloud_pid > 0) kill(cloud_pid, SIGKILL);
+    static const char msg[] = "test_net: watchdog fired: something hung\n";
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
+    _exit(1);
+}
+
+static void kill_cloud(void)
+{
+    if (cloud_pid <= 0) return;
+    kill(cloud_pid, SIGKILL);
+    waitpid(cloud_pid, NULL, 0);
+    cloud_pid = -1;
+}
+
+/* Start the cloud and read "listening on 127.0.0.1:PORT" (30 s at most). */
+static int start_cloud(void)
+{
+    int p[2];
+    if (pipe(p)) return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(p[1], 1);
+        close(p[0]);
+        close(p[1]);
+        execl(test_ecnet(), "ecnet", "cloud", CFG, WEIGHTS, "--listen", "127.0.0.1:0", "--print-port", "--workers",
+              "2", (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    cloud_pid = pid;
+    char line[128] = {0};
+    size_t n = 0;
+    struct pollfd pf = {p[0], POLLIN, 0};
+    while (n < sizeof line - 1 && !strchr(line, '\n') && poll(&pf, 1, 30000) == 1) {
+        ssize_t r = read(p[0], line + n, sizeof line - 1 - n);
+        if (r <= 0) break;
+        n += (size_t)r;
+    }
+    close(p[0]);
+    const char *colon = strrchr(line, ':');
+    int port = colon && strncmp(line, "listening on 127.0.0.1:", 23) == 0 ? atoi(colon + 1) : -1;
+    CHECK(port > 0, "the cloud did not print its port: '%s'", line);
+    return port;
+}
+
+typedef struct edge_result {
+    double top1, offload;
+    long frames, fallbacks;
+} edge_result;
+
+static double json_number(const char *s, const char *key)
+{
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\":", key);
+    const char *p = strstr(s, k);
+    return p ? atof(p + strlen(k)) : -1;
+}
+
+static int run_edge(int port, edge_result *r)
+{
+    char cmd[1024], out[2048] = {0};
+    snprintf(cmd, sizeof cmd,
+             "timeout 120 %s edge " CFG " " WEIGHTS " --cloud 127.0.0.1:%d --data fashion-mnist --images %d --json",
+             test_ecnet(), port, IMAGES);
+    FILE *f = popen(cmd, "r");
+    if (!f) return -1;
+    size_t n = fread(out, 1, sizeof out - 1, f);
+    int status = pclose(f);
+    out[n] = 0;
+    CHECK(status == 0, "ecnet edge failed (status %d): %s", status, out);
+    r->top1 = json_number(out, "top1"), r->offload = json_number(out, "offload_rate");
+    r->frames = (long)json_number(out, "frames"), r->fallbacks = (long)json_number(out, "fallbacks");
+    return status == 0 ? 0 : -1;
+}
+
+/* ---- the same figures in this process ------------------------------------ */
+
+static int argmax(const float *p, int n)
+{
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (p[i] > p[b]) b = i;
+    return b;
+}
+
+/* First exit with entropy below its threshold answers, else the last layer. */
+static int local_answer(ecn_net *net, const float *final, int classes, int *offloaded)
+{
+    for (int k = 0; k < ecn_net_exit_count(net); k++) {
+        int c;
+        const float *p = ecn_net_exit_output(net, k, &c);
+        if ((float)ecn_entropy(p, c) < ecn_net_exit_threshold(net, k)) return argmax(p, c);
+    }
+    *offloaded += 1;
+    return argmax(final, classes);
+}
+
+static int local_run(ecn_net *net, const ecn_dataset *ds, double *top1, double *offload)
+{
+    ecn_err err;
+    ecn_layer_info info;
+    ecn_net_layer_info(net, ecn_net_layer_count(net) - 1, &info);
+    float *x = malloc(ecn_shape_size(ecn_net_input_shape(net)) * sizeof *x);
+    int correct = 0, offloaded = 0;
+    for (int i = 0; x && i < IMAGES; i++) {
+        if (ecn_dataset_batch(ds, &i, 1, ecn_net_input_shape(net), NULL, NULL, x, NULL, 0, &err)) break;
+        const float *final = ecn_net_forward(net, x, NULL, NULL);
+        correct += local_answer(net, final, (int)ecn_shape_size(info.out), &offloaded) == ds->labels[i];
+    }
+    free(x);
+    *top1 = (double)correct / IMAGES, *offload = (double)offloaded / IMAGES;
+    return 0;
+}
+
+/* ---- bad input on a raw connection ---------------------------------------- */
+
+/* Sends one message; 1 when answered with status 1 or the connection closed. */
+static int refused(int port, const unsigned char *msg, size_t len, int raw_length)
+{
+    int fd = ecn_tcp_connect("127.0.0.1", port, 2000, NULL);
+    if (fd < 0) return 0;
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int sent = raw_length ? ecn_send_all(fd, msg, len) : ecn_msg_send(fd, msg, len);
+    unsigned char *buf = NULL;
+    size_t cap = 0, n = 0;
+    int rc = sent ? 1 : ecn_msg_recv(fd, &buf, &cap, &n, NULL), ok = rc == 1;
+    static ecn_reply r;
+    if (rc == 0) ok = ecn_reply_decode(buf, n, &r, NULL) == 0 && r.status == ECN_REPLY_BAD_FRAME && r.msg[0];
+    free(buf);
+    close(fd);
+    return ok;
+}
+
+static void bad_frames(ecn_net *net, const ecn_dataset *ds, int port)
+{
+    ecn_err err;
+    float *x = malloc(ecn_shape_size(ecn_net_input_shape(net)) * sizeof *x);
+    int zero = 0;
+    unsigned char *frame = NULL, garbage[100];
+    size_t cap = 0, len = 0;
+    if (!x || ecn_dataset_batch(ds, &zero, 1, ecn_net_input_shape(net), NULL, NULL, x, NULL, 0, &err)) return;
+    ecn_net_forward_range(net, x, 0, ecn_net_split_layer(net) + 1, NULL, NULL);
+    CHECK(ecn_net_split_encode(net, 0, 7, &frame, &cap, &len, &err) == 0, "%s", err.msg);
+    for (size_t i = 0; i < sizeof garbage; i++) garbage[i] = (unsigned char)(i * 131 + 7);
+    CHECK(refused(port, garbage, sizeof garbage, 0), "garbage was not refused");
+    CHECK(refused(port, frame, len / 2, 0), "a truncated frame was not refused");
+    frame[len / 2] ^= 0x10;
+    CHECK(refused(port, frame, len, 0), "a frame with a flipped byte was not refused");
+    unsigned char huge[4] = {0xff, 0xff, 0xff, 0xff};
+    CHECK(refused(port, huge, 4, 1), "an oversized length did not close the connection");
+    free(frame);
+    free(x);
+}
+
+/* ---- stopping ------------------------------------------------------------- */
+
+static void stop_cloud(void)
+{
+    kill(cloud_pid, SIGTERM);
+    int status = -1;
+    pid_t got = 0;
+    for (int i = 0; i < 100 && got == 0; i++) {
+        got = waitpid(cloud_pid, &status, WNOHANG);
+        if (got == 0) nanosleep(&(struct timespec){0, 50000000}, NULL);
+    }
+    CHECK(got == cloud_pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "the cloud did not exit 0 within 5 s of SIGTERM (status %d)", status);
+    if (got == cloud_pid) cloud_pid = -1;
+}
+
+static void end_to_end(ecn_net *net, const ecn_dataset *ds)
+{
+    double top1, offload;
+    local_run(net, ds, &top1, &offload);
+    int port = start_cloud();
+    edge_result r = {0};
+    if (port > 0 && run_edge(port, &r) == 0) {
+        CHECK(r.frames == IMAGES, "edge answered %ld frames, want %d", r.frames, IMAGES);
+        CHECK(r.top1 == top1, "edge top-1 %.6f, local %.6f", r.top1, top1);
+        CHECK(r.offload == offload, "edge offload rate %.6f, local %.6f", r.offload, offload);
+        CHECK(r.fallbacks == 0, "%ld fallbacks", r.fallbacks);
+        CHECK(offload > 0 && offload < 1, "offload rate %.3f: the test needs some of both", offload);
+    }
+    if (port > 0) {
+        bad_frames(net, ds, port);
+        edge_result again = {0};
+        CHECK(run_edge(port, &again) == 0 && again.top1 == top1 && again.fallbacks == 0,
+              "the cloud did not serve well after bad input (top-1 %.6f, %ld fallbacks)", again.top1, again.fallbacks);
+        stop_cloud();
+    }
+    kill_cloud();
+}
+
+int main(void)
+{
+    ecn_load_opts lo = {.batch = 1, .threads = 1};
+    ecn_net *net = NULL;
+    ecn_dataset ds = {0};
+    ecn_err err;
+    if (access(CFG, R_OK) || access(WEIGHTS, R_OK)) {
+        test_skip(CFG " or " WEIGHTS " missing");
+        return test_finish("test_net");
+    }
+    if (ecn_dataset_open("fashion-mnist", 1, &ds, &err)) {
+        test_skip("Fashion-MNIST not available: %s", err.msg);
+        return test_finish("test_net");
+    }
+    signal(SIGALRM, watchdog);
+    signal(SIGPIPE, SIG_IGN);
+    alarm(300);
+    if (ecn_net_from_cfg(CFG, &lo, &net, &err) || ecn_net_load_weights(net, WEIGHTS, &err)) {
+        CHECK(0, "%s", err.msg);
+    } else {
+        ecn_net_fold_batchnorm(net);
+        end_to_end(net, &ds);
+    }
+    alarm(0);
+    kill_cloud();
+    ecn_net_free(net);
+    ecn_dataset_free(&ds);
+    return test_finish("test_net");
+}
