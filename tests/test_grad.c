@@ -146,17 +146,6 @@ static float analytic(probe *p)
     return loss;
 }
 
-/* |a - b| / |b| over whole vectors (L2 norms). */
-static double rel_err(const double *a, const double *b, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        num += (a[i] - b[i]) * (a[i] - b[i]);
-        den += b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
 /* Compare grad (-dL/dv, copied before probing) with central differences
  * over every element of v. */
 static double compare(probe *p, float *v, const float *grad, size_t n, const char *what)
@@ -174,7 +163,7 @@ static double compare(probe *p, float *v, const float *grad, size_t n, const cha
         ana[i] = grad[i];
         norm += num[i] * num[i];
     }
-    double e = rel_err(ana, num, n);
+    double e = test_rel_norm(ana, num, n);
     CHECK(e < TOL, "%s %s: relative error %.3g between analytic and numeric gradients", p->name,
           what, e);
     CHECK(norm > 1e-6, "%s %s: the gradient is zero, nothing was tested", p->name, what);

@@ -41,17 +41,6 @@ static void analytic(probe *p)
     ecn_net_backward(p->net, p->x);
 }
 
-/* |a - b| / |b| over whole vectors (L2 norms). */
-static double rel_err(const double *a, const double *b, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        num += (a[i] - b[i]) * (a[i] - b[i]);
-        den += b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
 /* Numeric -dL/dv for every element of v (at most `limit`, spread out). */
 static double check_tensor(probe *p, float *v, const float *grad, size_t n, const char *what)
 {
@@ -67,7 +56,7 @@ static double check_tensor(probe *p, float *v, const float *grad, size_t n, cons
         num[m] = -(up - down) / (2.0 * h);
         ana[m] = grad[i];
     }
-    double e = rel_err(ana, num, m);
+    double e = test_rel_norm(ana, num, m);
     CHECK(e < 2e-2, "%s: relative error %.3g between analytic and numeric gradients", what, e);
     printf("  %-40s %zu checked, relative error %.2e\n", what, m, e);
     free(num);

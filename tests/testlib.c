@@ -55,6 +55,16 @@ double test_rel_diff(const float *a, const float *b, size_t n)
     return maxmag > 0 ? maxdiff / maxmag : maxdiff;
 }
 
+double test_rel_norm(const double *a, const double *b, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        num += (a[i] - b[i]) * (a[i] - b[i]);
+        den += b[i] * b[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
 unsigned char *test_read_file(const char *path, size_t *size)
 {
     FILE *f = fopen(path, "rb");

@@ -19,6 +19,9 @@ int test_failures(void);
 
 /* Largest |a-b| over n floats divided by the largest |b|. */
 double test_rel_diff(const float *a, const float *b, size_t n);
+/* |a - b| / |b| over whole vectors (L2 norms; |a - b| when b is 0): how
+ * analytic gradients are compared with finite differences. */
+double test_rel_norm(const double *a, const double *b, size_t n);
 /* Read a whole file; returns NULL when it cannot. */
 unsigned char *test_read_file(const char *path, size_t *size);
 int test_write_file(const char *path, const void *data, size_t size);
