@@ -8,7 +8,8 @@
  *   offset size  field
  *   0      4     magic "ECNR"
  *   4      2     version 1
- *   6      2     status: 0 ok, 1 bad frame, 2 server busy / shutting down
+ *   6      2     status: 0 ok, 1 bad frame; 2 busy is reserved (never sent yet:
+ *                 a full queue applies backpressure instead)
  *   8      8     frame id (the frame's; 0 when the frame was too short to hold one)
  *   16     4     number of classes K (0 when status != 0)
  *   20     4K    class scores, float32
