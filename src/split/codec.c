@@ -241,37 +241,56 @@ static int zlib_decode(const ecn_codec *c, const uint8_t *in, size_t len, uint8_
 
 /* ---- dispatch ------------------------------------------------------------------- */
 
-int ecn_encode(const ecn_codec *c, const uint8_t *sym, size_t n, uint8_t *out, size_t cap, size_t *out_len,
-               ecn_err *err)
+/* Checks shared by both entry points; returns the codec's name or NULL. */
+static const char *encode_checks(const ecn_codec *c, const uint8_t *sym, size_t n, uint8_t *out, size_t cap,
+                                 size_t *out_len, ecn_err *err)
 {
-    if (!c || !c->ready) return ecn_fail(err, "encode: codec not initialised");
+    if (!c || !c->ready) return ecn_fail(err, "encode: codec not initialised"), NULL;
     const char *name = ecn_codec_name(c->opts.id);
-    if ((n && !sym) || !out_len || (cap && !out)) return ecn_fail(err, "%s: missing buffer", name);
+    if ((n && !sym) || !out_len || (cap && !out)) return ecn_fail(err, "%s: missing buffer", name), NULL;
     *out_len = 0;
     unsigned bad = 0, mask = ~((1u << c->opts.bits) - 1) & 0xffu;
     for (size_t i = 0; i < n; i++) bad |= sym[i] & mask;
-    if (bad) return ecn_fail(err, "%s: a symbol does not fit in %d bits", name, c->opts.bits);
+    if (bad) return ecn_fail(err, "%s: a symbol does not fit in %d bits", name, c->opts.bits), NULL;
+    return name;
+}
 
-    uint8_t *tmp = NULL;
-    if (c->opts.dpcm != ECN_DPCM_NONE) {
-        tmp = ecn_calloc(n, 1, err);
-        if (!tmp) return -1;
-        if (ecn_dpcm_forward(c->opts.dpcm, c->opts.shape, c->opts.bits, sym, tmp, n, err)) {
-            free(tmp);
-            return ecn_fail_prefix(err, "%s", name);
-        }
-        sym = tmp;
-    }
+/* The entropy coders proper, on symbols already through DPCM. */
+static int encode_symbols(const ecn_codec *c, const uint8_t *sym, size_t n, uint8_t *out, size_t cap,
+                          size_t *out_len, ecn_err *err)
+{
     uint8_t spare[1];
     if (!out) out = spare, cap = 0;
-    int rc = -1;
     switch (c->opts.id) {
-    case ECN_CODEC_RAW: rc = raw_encode(c, sym, n, out, cap, out_len, err); break;
-    case ECN_CODEC_ZLIB: rc = zlib_encode(c, sym, n, out, cap, out_len, err); break;
-    case ECN_CODEC_HUFFMAN: rc = ecn_huff_encode(&c->huff, sym, n, out, cap, out_len, err); break;
-    case ECN_CODEC_RANS: rc = ecn_rans_encode(&c->rans, sym, n, out, cap, out_len, err); break;
+    case ECN_CODEC_RAW: return raw_encode(c, sym, n, out, cap, out_len, err);
+    case ECN_CODEC_ZLIB: return zlib_encode(c, sym, n, out, cap, out_len, err);
+    case ECN_CODEC_HUFFMAN: return ecn_huff_encode(&c->huff, sym, n, out, cap, out_len, err);
+    case ECN_CODEC_RANS: return ecn_rans_encode(&c->rans, sym, n, out, cap, out_len, err);
     }
-    free(tmp);
+    return ecn_fail(err, "encode: unknown codec");
+}
+
+int ecn_encode_in_place(const ecn_codec *c, uint8_t *sym, size_t n, uint8_t *out, size_t cap, size_t *out_len,
+                        ecn_err *err)
+{
+    const char *name = encode_checks(c, sym, n, out, cap, out_len, err);
+    if (!name) return -1;
+    if (c->opts.dpcm != ECN_DPCM_NONE && ecn_dpcm_forward(c->opts.dpcm, c->opts.shape, c->opts.bits, sym, sym, n, err))
+        return ecn_fail_prefix(err, "%s", name);
+    return encode_symbols(c, sym, n, out, cap, out_len, err);
+}
+
+int ecn_encode(const ecn_codec *c, const uint8_t *sym, size_t n, uint8_t *out, size_t cap, size_t *out_len,
+               ecn_err *err)
+{
+    const char *name = encode_checks(c, sym, n, out, cap, out_len, err);
+    if (!name) return -1;
+    if (c->opts.dpcm == ECN_DPCM_NONE) return encode_symbols(c, sym, n, out, cap, out_len, err);
+    uint8_t *copy = ecn_calloc(n, 1, err); /* the caller's symbols stay as they are */
+    if (!copy) return -1;
+    memcpy(copy, sym, n);
+    int rc = ecn_encode_in_place(c, copy, n, out, cap, out_len, err);
+    free(copy);
     return rc;
 }
 

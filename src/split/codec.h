@@ -124,6 +124,10 @@ int ecn_encode(const ecn_codec *c, const uint8_t *sym, size_t n, uint8_t *out, s
  * wire format; a payload that holds more or fewer symbols is an error for
  * zlib and rans, and for raw and huffman whenever it shows in the length or
  * the padding.  On error the contents of sym[0..n) are unspecified. */
+/* The same without a copy: sym is overwritten with the DPCM residuals (when
+ * DPCM is on).  For callers whose symbols are scratch anyway (a frame). */
+int ecn_encode_in_place(const ecn_codec *c, uint8_t *sym, size_t n, uint8_t *out, size_t cap, size_t *out_len,
+                        ecn_err *err);
 int ecn_decode(const ecn_codec *c, const uint8_t *in, size_t len, uint8_t *sym, size_t n, ecn_err *err);
 
 /* ---- DPCM (dpcm.c) -------------------------------------------------------- */

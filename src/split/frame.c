@@ -84,7 +84,7 @@ static int encode_tensor(ecn_frame_spec *spec, ecn_frame_tensor *t, const float 
     put32(p + 20, (uint32_t)written);
     uint8_t *q = p + 24 + written;
     size_t payload;
-    if (ecn_encode(&t->codec, spec->sym, nsym, q + 4, bound, &payload, err)) return -1;
+    if (ecn_encode_in_place(&t->codec, spec->sym, nsym, q + 4, bound, &payload, err)) return -1;
     put32(q, (uint32_t)payload);
     *len += 24 + written + 4 + payload;
     return 0;
