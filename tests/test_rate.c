@@ -3,9 +3,12 @@
  * The object-count draws have the asked mean and variance (Poisson,
  * negative binomial, binomial); the simulated ingress agrees with the analytic
  * mean where the model has one; percentiles are ordered; bad models are errors.
+ * `ecnet rate` hands every option to the model (numbers that are not whole).
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "net/rate.h"
 #include "testlib.h"
@@ -74,6 +77,26 @@ static void bad_models(void)
     CHECK(ecn_rate_simulate(&ok, 5, 1, &r, &err) != 0, "5 simulated seconds accepted");
 }
 
+static double json_number(const char *line, const char *key)
+{
+    const char *at = strstr(line, key);
+    return at ? atof(at + strlen(key)) : NAN;
+}
+
+/* 4 cameras x 250 fps x 0.5 x 1000 B x 8 = 4 Mbit/s exactly. */
+static void command_line(void)
+{
+    char cmd[512], line[1024] = {0};
+    snprintf(cmd, sizeof cmd, "%s rate --cameras 4 --fps 250 --offload-rate 0.5 --bytes 1000 --json", test_ecnet());
+    FILE *f = popen(cmd, "r");
+    int ok = f && fgets(line, sizeof line, f);
+    if (f) ok = pclose(f) == 0 && ok;
+    CHECK(ok, "%s failed", cmd);
+    double expected = json_number(line, "\"expected_mbps\":"), mean = json_number(line, "\"mean_mbps\":");
+    CHECK(fabs(expected - 4.0) < 1e-9, "ecnet rate: expected %.6f Mbit/s, want 4 (%s)", expected, line);
+    CHECK(fabs(mean - 4.0) < 0.04, "ecnet rate: simulated mean %.6f Mbit/s, want 4 within 1%%", mean);
+}
+
 int main(void)
 {
     object_counts(3, 3);   /* Poisson */
@@ -83,5 +106,6 @@ int main(void)
     frame_model();
     cell_model();
     bad_models();
+    command_line();
     return test_finish("test_rate");
 }

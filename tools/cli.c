@@ -39,11 +39,12 @@ static int set_value(const cli_spec *spec, const cli_opt *o, const char *v)
         if (end == v || *end || errno || x < INT_MIN || x > INT_MAX)
             return usage_error(spec, "expected an integer after %s", o->name);
         *(int *)o->dst = (int)x;
-    } else if (o->kind == OPT_FLOAT) {
+    } else if (o->kind == OPT_FLOAT || o->kind == OPT_DOUBLE) {
         double x = strtod(v, &end);
         if (end == v || *end || errno || !isfinite(x))
             return usage_error(spec, "expected a number after %s", o->name);
-        *(float *)o->dst = (float)x;
+        if (o->kind == OPT_DOUBLE) *(double *)o->dst = x;
+        else *(float *)o->dst = (float)x;
     } else {
         *(const char **)o->dst = v;
     }

@@ -9,12 +9,12 @@
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
-typedef enum { OPT_FLAG, OPT_INT, OPT_FLOAT, OPT_STRING } cli_kind;
+typedef enum { OPT_FLAG, OPT_INT, OPT_FLOAT, OPT_DOUBLE, OPT_STRING } cli_kind;
 
 typedef struct cli_opt {
     const char *name; /* "--width" */
     cli_kind kind;
-    void *dst;        /* int*, float* or const char** */
+    void *dst;        /* int*, float*, double* or const char**: as the kind says */
     const char *metavar;
     const char *help;
 } cli_opt;
