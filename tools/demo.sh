@@ -5,7 +5,10 @@
 #   2. a .weights file written by libdarknet (calibrated random parameters:
 #      no trained weights can be downloaded here) run by ecnet's detector;
 #   3. the time of one forward pass in each;
-#   4. the trained branch network: accuracy, offload rate, bytes per frame.
+#   4. the trained branch network: accuracy, offload rate, bytes per frame;
+#   5. the same network as processes: a cloud and EDGES edges (cameras at FPS
+#      frames/s) on loopback, their accuracy, offload rate, bytes and latency,
+#      and the cloud ingress measured against what `ecnet rate` predicts.
 set -eu
 E=${ECNET:-build/ecnet}
 B=${BUILD:-build}
@@ -35,3 +38,49 @@ echo "== early exits and the split: cfg/fashion-branchy.cfg on the Fashion-MNIST
 echo "   (frames an exit is sure of are answered at the edge; the rest cross the split at"
 echo "    8 bits, Huffman-coded, and the cloud half answers them)"
 "$E" eval cfg/fashion-branchy.cfg weights/fashion-branchy.weights --data fashion-mnist 2>/dev/null
+echo
+echo "== the edge/cloud split as processes: one cloud, $((EDGES=${EDGES:-4})) edges on loopback"
+echo "   (each edge is a camera at ${FPS:=250} frames/s streaming its quarter of the test set;"
+echo "    every frame gets one result: at an exit, from the cloud, or from a fallback)"
+CB="cfg/fashion-branchy.cfg weights/fashion-branchy.weights"
+"$E" eval $CB --data fashion-mnist --json 2>/dev/null >"$OUT/eval.json"
+"$E" cloud $CB --listen 127.0.0.1:0 --workers 2 --print-port >"$OUT/cloud.port" 2>"$OUT/cloud.err" &
+CLOUD=$!
+for _ in $(seq 100); do grep -q listening "$OUT/cloud.port" 2>/dev/null && break; sleep 0.1; done
+PORT=$(sed -n 's/.*:\([0-9]*\)$/\1/p' "$OUT/cloud.port")
+PER=$((10000 / EDGES))
+PIDS=""
+i=0
+while [ $i -lt "$EDGES" ]; do
+    "$E" edge $CB --cloud "127.0.0.1:$PORT" --data fashion-mnist --first $((i * PER)) --images $PER \
+        --fps "$FPS" --json >"$OUT/edge$i.json" &
+    PIDS="$PIDS $!"
+    i=$((i + 1))
+done
+wait $PIDS
+kill -TERM $CLOUD; wait $CLOUD || true
+num() { sed -n "s/.*\"$1\":\([0-9.e+-]*\).*/\1/p" "$2"; }
+printf 'edge  frames  top-1    offload  fallbacks  bytes/offload  p50 ms  p99 ms\n'
+i=0
+while [ $i -lt "$EDGES" ]; do
+    f="$OUT/edge$i.json"
+    printf '%4d  %6s  %6.2f%%  %6.1f%%  %9s  %13s  %6s  %6s\n' $i "$(num frames "$f")" \
+        "$(awk -v x="$(num top1 "$f")" 'BEGIN {print 100 * x}')" "$(awk -v x="$(num offload_rate "$f")" 'BEGIN {print 100 * x}')" \
+        "$(num fallbacks "$f")" "$(num bytes_per_offload "$f")" "$(num p50_ms "$f")" "$(num p99_ms "$f")"
+    i=$((i + 1))
+done
+cat "$OUT"/edge*.json | awk -v eval_top1="$(num top1 "$OUT/eval.json")" '
+    function v(k,  m) { return match($0, "\"" k "\":[0-9.e+-]+") ? substr($0, RSTART + length(k) + 3, RLENGTH - length(k) - 3) + 0 : 0 }
+    { frames += v("frames"); correct += v("top1") * v("frames"); off += v("offloaded"); bytes += v("offload_bytes");
+      rate += v("offload_bytes") * 8 / v("seconds") }
+    END { printf "fleet: top-1 %.2f%% (the inline run: %.2f%%), offload %.1f%%, %.1f bytes per offloaded frame\n",
+                 100 * correct / frames, 100 * eval_top1, 100 * off / frames, bytes / off;
+          printf "       against 784 bytes of raw 8-bit input per frame: %.1f%% of the uplink of sending every image\n",
+                 100 * bytes / (784 * frames);
+          printf "%.6f\n", rate / 1e6 > "/dev/stderr" }' 2>"$OUT/measured_mbps"
+MEASURED=$(cat "$OUT/measured_mbps")
+"$E" rate --cameras "$EDGES" --fps "$FPS" --offload-rate "$(num offload_rate "$OUT/eval.json")" \
+    --bytes "$(num bytes_per_offload "$OUT/eval.json")" --json >"$OUT/rate.json"
+awk -v m="$MEASURED" -v p="$(num mean_mbps "$OUT/rate.json")" -v p99="$(num p99_mbps "$OUT/rate.json")" 'BEGIN {
+    printf "cloud ingress (frame bytes): measured %.4f Mbit/s; ecnet rate predicts %.4f Mbit/s (p99 %.4f)\n", m, p, p99;
+    printf "   from the offline offload rate and bytes/frame: %+.1f%% off the measurement\n", 100 * (p - m) / m }'
