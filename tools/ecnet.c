@@ -16,6 +16,9 @@ int cmd_codec(int argc, char **argv);
 int cmd_delay(int argc, char **argv);
 int cmd_cloud(int argc, char **argv);
 int cmd_edge(int argc, char **argv);
+int cmd_dataset(int argc, char **argv);
+int cmd_anchors(int argc, char **argv);
+int cmd_map(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -34,6 +37,9 @@ static const struct {
     {"delay", cmd_delay, "capture-to-output delay vs data rate: local, offloading, split, split+exits"},
     {"cloud", cmd_cloud, "serve the layers after the [split] to edges over TCP"},
     {"edge", cmd_edge, "run the edge half on a data set, offload unsure frames to a cloud"},
+    {"dataset", cmd_dataset, "compose a detection set: Fashion-MNIST items on photographs and patterns"},
+    {"anchors", cmd_anchors, "anchor boxes for a detector by k-means on a data set's boxes"},
+    {"map", cmd_map, "mAP of a detector: VOC AP50 and COCO AP@[.5:.95], per class"},
 };
 
 static void usage(FILE *f)
