@@ -4,7 +4,10 @@
 #   make test            every test program; ends with "N passed, N failed"
 #   make test SANITIZE=1 the same under AddressSanitizer and UBSan
 #   make bench           ecnet against darknet and an OpenBLAS sgemm probe
-#   make demo            ecnet next to darknet on YOLOv3-tiny
+#   make demo            ecnet next to darknet on YOLOv3-tiny, then a cloud and
+#                        four edges on loopback
+#   make soak            64 edges against one cloud, 1 and 2 workers
+#   make fuzz            libFuzzer on the frame and reply decoders (FUZZ_SECONDS)
 #   make weights         retrain weights/*.weights from the datasets
 #   make GPU=1           reserved for the CUDA backend in cuda/
 
@@ -28,7 +31,7 @@ else
 endif
 
 CFLAGS  := -std=c11 -Wall -Wextra -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) -MMD -MP -Isrc
-LDLIBS  := -lopenblas -lstb -lz -lpthread -lm
+LDLIBS  := -lopenblas -lstb -lz -lcrypto -lpthread -lm
 
 LIB_SRC   := $(wildcard src/core/*.c src/cpu/*.c src/layers/*.c src/detect/*.c src/train/*.c src/split/*.c src/net/*.c)
 TOOL_SRC  := $(wildcard tools/*.c)
@@ -42,7 +45,7 @@ ECNET     := $(BUILD)/ecnet
 DARKNET_INC := /usr/lib/darknet/include
 DARKNET_LIB := /usr/lib/darknet
 
-.PHONY: all test bench demo weights clean
+.PHONY: all test bench soak demo weights clean
 .SECONDARY:
 all: $(ECNET)
 
@@ -78,6 +81,11 @@ test: $(ECNET) $(TEST_BIN) $(BUILD)/darknet_ref
 bench: $(ECNET) $(BUILD)/darknet_ref
 	@ECNET=$(ECNET) BUILD=$(BUILD) sh tools/bench.sh
 
+# 64 edge processes stream to one cloud for 30 s, with 1 and 2 workers:
+# throughput, latency, and a check that every frame got exactly one result.
+soak: $(ECNET)
+	@ECNET=$(ECNET) sh tools/soak.sh
+
 # Retrain the committed weights from the dataset (2 threads: the same bytes
 # on every machine with the same OpenBLAS).
 weights: $(ECNET)
@@ -95,3 +103,49 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d)
+
+# ---- make fuzz: libFuzzer on the frame and reply decoders -----------------
+# Self-contained: clang builds the library again into its own tree,
+# build/fuzz/ (build/ and build/san/ are left alone), with coverage for the
+# fuzzer and ASan + UBSan.  tests/fuzz/make_corpus writes the seed corpus
+# (valid frames of every codec, bit width and DPCM mode, and replies) to
+# build/fuzz/corpus/; the fuzzer then runs for FUZZ_SECONDS from those seeds
+# with a fixed seed, keeping what it finds new in build/fuzz/found/.  A crash
+# or a broken property fails the target and leaves the input in build/fuzz/
+# (crash-*, leak-*, timeout-*): rerun it with build/fuzz/fuzz_frame FILE.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_MAX_LEN ?= 8192
+FUZZ_SEED    ?= 1
+FUZZ_DIR     := build/fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS  := -std=c11 -Wall -Wextra -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O1 -g $(ARCH) \
+                -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $(FUZZ_SAN) -MMD -MP -Isrc -Itests/fuzz
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/%.o)
+FUZZ_OWN_OBJ := $(patsubst %.c,$(FUZZ_DIR)/%.o,$(wildcard tests/fuzz/*.c))
+FUZZ_MODELS  := $(FUZZ_DIR)/tests/fuzz/fuzz_models.o
+
+.PHONY: fuzz
+fuzz: $(FUZZ_DIR)/fuzz_frame $(FUZZ_DIR)/make_corpus
+	rm -rf $(FUZZ_DIR)/corpus $(FUZZ_DIR)/found
+	mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/found
+	$(FUZZ_DIR)/make_corpus $(FUZZ_DIR)/corpus
+	OPENBLAS_NUM_THREADS=1 $(FUZZ_DIR)/fuzz_frame -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) \
+	  -seed=$(FUZZ_SEED) -timeout=10 -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/ \
+	  $(FUZZ_DIR)/found $(FUZZ_DIR)/corpus
+
+$(FUZZ_LIB_OBJ) $(FUZZ_OWN_OBJ): $(FUZZ_DIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_DIR)/libecnet.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_frame: $(FUZZ_DIR)/tests/fuzz/fuzz_frame.o $(FUZZ_MODELS) $(FUZZ_DIR)/libecnet.a
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) $^ $(LDLIBS) -o $@
+
+$(FUZZ_DIR)/make_corpus: $(FUZZ_DIR)/tests/fuzz/make_corpus.o $(FUZZ_MODELS) $(FUZZ_DIR)/libecnet.a
+	$(FUZZ_CC) $(FUZZ_SAN) $^ $(LDLIBS) -o $@
+
+-include $(FUZZ_LIB_OBJ:.o=.d) $(FUZZ_OWN_OBJ:.o=.d)

@@ -7,7 +7,11 @@
  * - garbage, a truncated frame and a frame with a flipped byte each get a
  *   status-1 reply (or a closed connection); an oversized length closes the
  *   connection; the server still serves a following edge run;
- * - SIGTERM makes the cloud exit 0 within seconds.
+ * - SIGTERM makes the cloud exit 0 within seconds;
+ * - a cloud batching frames (--max-batch 8, one worker) gives an edge with a
+ *   wide window exactly the local top-1 and offload rate, and answers a burst
+ *   of frames on one connection with exactly the scores of the local run,
+ *   in fewer forward passes than frames.
  * A watchdog (alarm) kills the cloud and fails the test if anything hangs.
  */
 #include <signal.h>
@@ -51,18 +55,21 @@ static void kill_cloud(void)
     cloud_pid = -1;
 }
 
-/* Start the cloud and read "listening on 127.0.0.1:PORT" (30 s at most). */
-static int start_cloud(void)
+/* Start the cloud with `workers` and `max_batch` ("1": the default), its
+ * stderr into log_path (NULL: ours), and read "listening on 127.0.0.1:PORT"
+ * (30 s at most). */
+static int start_cloud(const char *workers, const char *max_batch, const char *log_path)
 {
     int p[2];
     if (pipe(p)) return -1;
     pid_t pid = fork();
     if (pid == 0) {
+        if (log_path && !freopen(log_path, "w", stderr)) _exit(127);
         dup2(p[1], 1);
         close(p[0]);
         close(p[1]);
         execl(test_ecnet(), "ecnet", "cloud", CFG, WEIGHTS, "--listen", "127.0.0.1:0", "--print-port", "--workers",
-              "2", (char *)NULL);
+              workers, "--max-batch", max_batch, (char *)NULL);
         _exit(127);
     }
     close(p[1]);
@@ -95,12 +102,13 @@ static double json_number(const char *s, const char *key)
     return p ? atof(p + strlen(k)) : -1;
 }
 
-static int run_edge(int port, edge_result *r)
+static int run_edge(int port, int window, edge_result *r)
 {
     char cmd[1024], out[2048] = {0};
     snprintf(cmd, sizeof cmd,
-             "timeout 120 %s edge " CFG " " WEIGHTS " --cloud 127.0.0.1:%d --data fashion-mnist --images %d --json",
-             test_ecnet(), port, IMAGES);
+             "timeout 120 %s edge " CFG " " WEIGHTS " --cloud 127.0.0.1:%d --data fashion-mnist --images %d --json "
+             "--window %d",
+             test_ecnet(), port, IMAGES, window);
     FILE *f = popen(cmd, "r");
     if (!f) return -1;
     size_t n = fread(out, 1, sizeof out - 1, f);
@@ -208,13 +216,11 @@ static void stop_cloud(void)
     if (got == cloud_pid) cloud_pid = -1;
 }
 
-static void end_to_end(ecn_net *net, const ecn_dataset *ds)
+static void end_to_end(ecn_net *net, const ecn_dataset *ds, double top1, double offload)
 {
-    double top1, offload;
-    local_run(net, ds, &top1, &offload);
-    int port = start_cloud();
+    int port = start_cloud("2", "1", NULL);
     edge_result r = {0};
-    if (port > 0 && run_edge(port, &r) == 0) {
+    if (port > 0 && run_edge(port, 4, &r) == 0) {
         CHECK(r.frames == IMAGES, "edge answered %ld frames, want %d", r.frames, IMAGES);
         CHECK(r.top1 == top1, "edge top-1 %.6f, local %.6f", r.top1, top1);
         CHECK(r.offload == offload, "edge offload rate %.6f, local %.6f", r.offload, offload);
@@ -224,11 +230,83 @@ static void end_to_end(ecn_net *net, const ecn_dataset *ds)
     if (port > 0) {
         bad_frames(net, ds, port);
         edge_result again = {0};
-        CHECK(run_edge(port, &again) == 0 && again.top1 == top1 && again.fallbacks == 0,
+        CHECK(run_edge(port, 4, &again) == 0 && again.top1 == top1 && again.fallbacks == 0,
               "the cloud did not serve well after bad input (top-1 %.6f, %ld fallbacks)", again.top1, again.fallbacks);
         stop_cloud();
     }
     kill_cloud();
+}
+
+/* ---- batching ------------------------------------------------------------- */
+
+#define BURST 32
+
+/* Frames of images 0..BURST-1 (ids 1000+i) sent back to back on one
+ * connection; each reply must hold exactly the local run's scores. */
+static void burst(ecn_net *net, const ecn_dataset *ds, int port)
+{
+    ecn_err err;
+    size_t in = ecn_shape_size(ecn_net_input_shape(net)), cap = 0, len = 0, rcap = 0, rlen = 0;
+    float *x = malloc(in * sizeof *x), *want = calloc(BURST * 10, sizeof *want);
+    unsigned char *frame = NULL, *buf = NULL;
+    static ecn_reply r;
+    int fd = ecn_tcp_connect("127.0.0.1", port, 2000, NULL), sent = 0, matched = 0;
+    struct timeval tv = {10, 0};
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (int i = 0; fd >= 0 && x && want && i < BURST; i++, sent++) {
+        if (ecn_dataset_batch(ds, &i, 1, ecn_net_input_shape(net), NULL, NULL, x, NULL, 0, &err)) break;
+        ecn_net_forward_range(net, x, 0, ecn_net_split_layer(net) + 1, NULL, NULL);
+        if (ecn_net_split_encode(net, 0, 1000 + (unsigned long long)i, &frame, &cap, &len, &err) ||
+            ecn_msg_send(fd, frame, len))
+            break;
+        memcpy(want + 10 * i, ecn_net_forward(net, x, NULL, NULL), 10 * sizeof *want);
+    }
+    CHECK(sent == BURST, "sent %d of %d frames", sent, BURST);
+    for (int k = 0; k < sent && ecn_msg_recv(fd, &buf, &rcap, &rlen, NULL) == 0; k++) {
+        int i = ecn_reply_decode(buf, rlen, &r, NULL) == 0 ? (int)r.frame_id - 1000 : -1;
+        int ok = i >= 0 && i < BURST && r.status == ECN_REPLY_OK && r.classes == 10 &&
+                 memcmp(r.scores, want + 10 * i, 10 * sizeof(float)) == 0;
+        CHECK(ok, "reply %d (frame %llu): not the local scores", k, r.frame_id);
+        matched += ok;
+    }
+    CHECK(matched == BURST, "%d of %d frames got their local scores", matched, BURST);
+    if (fd >= 0) close(fd);
+    free(x), free(want), free(frame), free(buf);
+}
+
+/* The cloud's last line: "stopped after A frames in B batches, ...". */
+static void check_batches(const char *log_path)
+{
+    size_t n = 0;
+    char *text = (char *)test_read_file(log_path, &n);
+    const char *line = text ? strstr(text, "stopped after") : NULL;
+    long frames = 0, batches = 0;
+    CHECK(line && sscanf(line, "stopped after %ld frames in %ld batches", &frames, &batches) == 2,
+          "no summary from the cloud: %s", text ? text : "(none)");
+    CHECK(frames > 0 && batches > 0 && batches < frames, "%ld frames in %ld batches: none were batched", frames,
+          batches);
+    free(text);
+}
+
+static void batched(ecn_net *net, const ecn_dataset *ds, double top1, double offload)
+{
+    char *dir = test_tmpdir(), log_path[512];
+    snprintf(log_path, sizeof log_path, "%s/cloud.log", dir ? dir : "/tmp");
+    int port = dir ? start_cloud("1", "8", log_path) : -1;
+    edge_result r = {0};
+    if (port > 0 && run_edge(port, 16, &r) == 0) {
+        CHECK(r.frames == IMAGES && r.fallbacks == 0, "batched: %ld frames, %ld fallbacks", r.frames, r.fallbacks);
+        CHECK(r.top1 == top1, "batched: edge top-1 %.6f, local %.6f", r.top1, top1);
+        CHECK(r.offload == offload, "batched: edge offload rate %.6f, local %.6f", r.offload, offload);
+    }
+    if (port > 0) {
+        burst(net, ds, port);
+        stop_cloud();
+        check_batches(log_path);
+    }
+    kill_cloud();
+    if (dir) test_rmdir(dir);
+    free(dir);
 }
 
 int main(void)
@@ -251,8 +329,11 @@ int main(void)
     if (ecn_net_from_cfg(CFG, &lo, &net, &err) || ecn_net_load_weights(net, WEIGHTS, &err)) {
         CHECK(0, "%s", err.msg);
     } else {
+        double top1, offload;
         ecn_net_fold_batchnorm(net);
-        end_to_end(net, &ds);
+        local_run(net, &ds, &top1, &offload);
+        end_to_end(net, &ds, top1, offload);
+        batched(net, &ds, top1, offload);
     }
     alarm(0);
     kill_cloud();

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "net/auth.h"
 #include "net/edge.h"
 #include "net/linkproxy.h"
 #include "net/transport.h"
@@ -35,9 +36,9 @@ static void report(const ecn_edge_stats *s, double seconds, int json, const ecn_
     if (json) {
         printf("{\"frames\":%ld,\"results\":%ld,\"top1\":%.6f,\"offload_rate\":%.6f,\"offloaded\":%ld,"
                "\"fallbacks\":%ld,\"bytes_per_offload\":%.1f,\"offload_bytes\":%.0f,\"p50_ms\":%.3f,"
-               "\"p99_ms\":%.3f,\"seconds\":%.3f,\"frames_per_s\":%.1f",
+               "\"p99_ms\":%.3f,\"seconds\":%.3f,\"frames_per_s\":%.1f,\"refused\":%ld,\"bad_replies\":%ld",
                s->frames, s->results, top1, offload, s->offloaded, s->fallbacks, bytes, s->offload_bytes, p50,
-               p99, seconds, fps);
+               p99, seconds, fps, s->refused, s->bad_replies);
         if (link)
             printf(",\"link\":{\"up_messages\":%ld,\"up_lost\":%ld,\"down_messages\":%ld,\"down_lost\":%ld,"
                    "\"up_bytes\":%.0f,\"down_bytes\":%.0f,\"connections\":%ld}",
@@ -80,7 +81,7 @@ static int run_images(ecn_edge *e, ecn_net *net, const ecn_dataset *ds, const st
         if (plan->fps > 0) sleep_until(start + (double)k / plan->fps);
         int i = (int)((plan->first + k) % ds->n);
         if (ecn_dataset_batch(ds, &i, 1, ecn_net_input_shape(net), NULL, NULL, x, NULL, 0, err) ||
-            ecn_edge_submit(e, x, ds->labels ? ds->labels[i] : -1, err))
+            ecn_edge_submit_keyed(e, x, i, ds->labels ? ds->labels[i] : -1, err))
             rc = cli_fail(err);
     }
     ecn_edge_drain(e);
@@ -122,8 +123,8 @@ static int run_edge(ecn_net *net, ecn_edge_opts *eo, const ecn_link_opts *lk, in
 
 int cmd_edge(int argc, char **argv)
 {
-    const char *cloud = NULL, *data = NULL;
-    int images = 0, deadline = 1000, window = 4, json = 0, threads = 1, first = 0, seed = 1;
+    const char *cloud = NULL, *data = NULL, *key_file = NULL;
+    int images = 0, deadline = 1000, window = 4, json = 0, threads = 1, first = 0, seed = 1, replay = 0;
     float duration = 0, fps = 0, mbps = 0, delay_ms = 0, loss = 0, threshold = -1;
     cli_opt opts[] = {
         {"--cloud", OPT_STRING, &cloud, "HOST:PORT", "where `ecnet cloud` listens"},
@@ -132,18 +133,21 @@ int cmd_edge(int argc, char **argv)
         {"--first", OPT_INT, &first, "I", "start at image I, wrapping around the set (default 0)"},
         {"--duration", OPT_FLOAT, &duration, "S", "stream for S seconds instead, wrapping around the set"},
         {"--fps", OPT_FLOAT, &fps, "F", "a camera: F frames per second (default: as fast as it goes)"},
-        {"--threshold", OPT_FLOAT, &threshold, "T", "entropy threshold of every exit (default: the cfg's; 0 offloads all)"},
+        {"--threshold", OPT_FLOAT, &threshold, "T", "every exit's entropy threshold (0: offload all)"},
         {"--deadline-ms", OPT_INT, &deadline, "D", "a reply later than this falls back to the exits (default 1000)"},
         {"--window", OPT_INT, &window, "W", "frames in flight (default 4)"},
+        {"--key-file", OPT_STRING, &key_file, "F", "sign frames with this key, shared with the cloud's --key-file"},
         {"--link-mbps", OPT_FLOAT, &mbps, "R", "emulate a link of R Mbit/s each way (default: none)"},
         {"--link-delay-ms", OPT_FLOAT, &delay_ms, "D", "emulated one-way delay (default 0)"},
         {"--link-loss", OPT_FLOAT, &loss, "P", "emulated probability that a message is lost (default 0)"},
         {"--link-seed", OPT_INT, &seed, "S", "seed of the emulated losses (default 1)"},
+        {"--replay", OPT_INT, &replay, "N", "load generator: heads of the first N images run once, then replay"},
         {"--threads", OPT_INT, &threads, "T", "threads of the network (default 1)"},
         {"--json", OPT_FLAG, &json, NULL, "print one JSON object"},
     };
     cli_spec spec = {"ecnet edge CFG WEIGHTS --cloud HOST:PORT --data DATA [--images N | --duration S] [--fps F]\n"
-                     "       [--threshold T] [--deadline-ms D] [--window W] [--link-mbps R] [--link-delay-ms D] [--link-loss P] [--json]",
+                     "       [--threshold T] [--deadline-ms D] [--window W] [--key-file F]\n"
+                     "       [--link-mbps R] [--link-delay-ms D] [--link-loss P] [--json]",
                      "The edge half of a split network: runs the layers up to the [split] on each\n"
                      "image, answers where an exit is sure enough, and offloads the rest to a cloud.\n"
                      "Late or lost replies fall back to the most confident exit.  Reports top-1,\n"
@@ -154,10 +158,11 @@ int cmd_edge(int argc, char **argv)
     const char *pos[2];
     int n_pos, rc = cli_parse(&spec, argc, argv, pos, &n_pos);
     if (rc >= 0) return rc;
-    ecn_edge_opts eo = {.deadline_ms = deadline, .window = window};
+    ecn_edge_opts eo = {.deadline_ms = deadline, .window = window, .replay = replay};
     char host[256];
     ecn_err err;
     if (!cloud || !data || images < 0 || first < 0 || duration < 0 || fps < 0 || deadline < 1 || window < 1 ||
+        replay < 0 ||
         mbps < 0 || delay_ms < 0 || loss < 0 || loss > 1) {
         fprintf(stderr, "ecnet: edge needs --cloud and --data, positive numbers and a loss in [0, 1]\n"
                         "usage: %s\n", spec.usage);
@@ -167,7 +172,13 @@ int cmd_edge(int argc, char **argv)
         fprintf(stderr, "ecnet: %s\n", err.msg);
         return EXIT_USAGE;
     }
-    eo.host = host;
+    eo.host = host, eo.log = stderr;
+    ecn_key key;
+    int loose = 0;
+    if (key_file && ecn_key_load(key_file, &key, &loose, &err)) return cli_fail(&err);
+    if (loose)
+        fprintf(stderr, "ecnet: warning: key file %s can be read by its group or others (chmod 600 it)\n", key_file);
+    eo.key = key_file ? &key : NULL;
     signal(SIGPIPE, SIG_IGN);
     ecn_load_opts lo = {.batch = 1, .threads = threads};
     ecn_net *net;
@@ -177,5 +188,6 @@ int cmd_edge(int argc, char **argv)
     stream_plan plan = {.first = first, .seconds = duration, .fps = fps};
     rc = run_edge(net, &eo, &lk, mbps > 0 || delay_ms > 0 || loss > 0, data, images, &plan, json);
     ecn_net_free(net);
+    if (key_file) ecn_key_wipe(&key);
     return rc;
 }

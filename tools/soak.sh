@@ -32,7 +32,7 @@ soak_one() { # $1: workers; writes $OUT/row: one line "workers fps p50 p99 frame
     [ -n "$port" ] || { echo "soak: the cloud did not start" >&2; cat "$OUT/cloud.err" >&2; exit 1; }
     i=0
     while [ $i -lt "$EDGES" ]; do
-        nice -n 19 "$E" edge $CFG $W --cloud "127.0.0.1:$port" --data fashion-mnist --threshold 0 \
+        nice -n 19 "$E" edge $CFG $W --cloud "127.0.0.1:$port" --data fashion-mnist --threshold 0 --replay 2000 \
             --duration "$SECS" --first $((i * 151)) --deadline-ms 30000 --json >"$OUT/edge$i.json" 2>"$OUT/edge$i.err" &
         pids="$pids $!"
         i=$((i + 1))

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../core/error.h"
+#include "auth.h"
 #include "link.h"
 #include "transport.h"
 
@@ -101,6 +102,8 @@ static int cut_messages(direction *d)
         size_t n = 4 + (size_t)body;
         if (d->len - at < n) break;
         double due = ecn_link_send(&d->link, now_s(), n);
+        if (due < 0 && ecn_hello_magic(d->buf + at + 4, body)) /* set-up is never lost */
+            due = d->link.busy_until + d->link.delay_s;
         if (due < 0) {
             d->lost++;
         } else {

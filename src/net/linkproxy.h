@@ -9,6 +9,7 @@
  * until the link says it arrives, then written to the other side, in order;
  * a lost message is dropped whole (TCP would have retransmitted it; the
  * proxy models the frame loss an application over UDP, or a deadline, sees).
+ * Hellos (auth.h), which set a connection up, are delayed but never lost.
  * A message on the wire costs its 4-byte length prefix too.
  *
  * When either side closes, the other is closed as well and messages still

@@ -108,20 +108,40 @@ int ecn_recv_all(int fd, void *buf, size_t len)
     return 0;
 }
 
+/* Drop `sent` bytes from the front of m's iovecs. */
+static void advance(struct msghdr *m, size_t sent)
+{
+    while (m->msg_iovlen > 0 && sent >= m->msg_iov->iov_len) {
+        sent -= m->msg_iov->iov_len;
+        m->msg_iov++, m->msg_iovlen--;
+    }
+    if (m->msg_iovlen > 0) {
+        m->msg_iov->iov_base = (unsigned char *)m->msg_iov->iov_base + sent;
+        m->msg_iov->iov_len -= sent;
+    }
+}
+
 /* Length and bytes in one sendmsg where possible: two small sends would
  * meet Nagle's algorithm and the peer's delayed ACK (tens of ms). */
-int ecn_msg_send(int fd, const void *buf, size_t len)
+int ecn_msg_send2(int fd, const void *a, size_t a_len, const void *b, size_t b_len)
 {
     unsigned char hdr[4];
-    if (len > ECN_MSG_MAX) return -1;
-    ecn_put_u32(hdr, (uint32_t)len);
-    struct iovec iov[2] = {{hdr, 4}, {(void *)buf, len}};
-    struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
-    ssize_t n;
-    do n = sendmsg(fd, &m, MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
-    if (n < 0) return -1;
-    if ((size_t)n < 4) return ecn_send_all(fd, hdr + n, 4 - (size_t)n) || ecn_send_all(fd, buf, len) ? -1 : 0;
-    return ecn_send_all(fd, (const unsigned char *)buf + (n - 4), len - (size_t)(n - 4));
+    if (a_len > ECN_MSG_MAX || b_len > ECN_MSG_MAX - a_len) return -1;
+    ecn_put_u32(hdr, (uint32_t)(a_len + b_len));
+    struct iovec iov[3] = {{hdr, 4}, {(void *)a, a_len}, {(void *)b, b_len}};
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = 3};
+    while (m.msg_iovlen > 0) {
+        ssize_t n = sendmsg(fd, &m, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return -1;
+        advance(&m, (size_t)n);
+    }
+    return 0;
+}
+
+int ecn_msg_send(int fd, const void *buf, size_t len)
+{
+    return ecn_msg_send2(fd, buf, len, NULL, 0);
 }
 
 void ecn_tcp_nodelay(int fd)

@@ -156,6 +156,13 @@ static int decode_tensor(ecn_frame_spec *spec, int k, reader *r, float *x, ecn_e
     return 0;
 }
 
+void ecn_frame_restamp(uint8_t *buf, size_t len, uint64_t frame_id)
+{
+    if (len < ECN_FRAME_HEADER + 4) return;
+    put64(buf + 16, frame_id);
+    put32(buf + len - 4, (uint32_t)crc32(0L, buf, (uInt)(len - 4)));
+}
+
 int ecn_frame_decode(ecn_frame_spec *spec, const uint8_t *buf, size_t len, uint64_t *frame_id,
                      float *const *x, ecn_err *err)
 {

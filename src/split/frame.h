@@ -69,6 +69,9 @@ int ecn_frame_spec_init(ecn_frame_spec *spec, const ecn_split_params *sp, uint64
                         const int *layers, const ecn_shape *shapes, int n, ecn_err *err);
 void ecn_frame_spec_free(ecn_frame_spec *spec);
 
+/* Give an encoded frame another id (and the CRC that goes with it). */
+void ecn_frame_restamp(uint8_t *buf, size_t len, uint64_t frame_id);
+
 /* Encode the tensors x[k] (one image) into *buf (grown as needed). */
 int ecn_frame_encode(ecn_frame_spec *spec, uint64_t frame_id, const float *const *x, uint8_t **buf,
                      size_t *cap, size_t *len, ecn_err *err);
