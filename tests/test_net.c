@@ -47,6 +47,32 @@ static void watchdog(int sig)
     _exit(1);
 }
 
+/* ---- the reply format on its own ----------------------------------------- */
+
+/* Round trips, and replies whose fields contradict each other refused. */
+static void reply_format(void)
+{
+    static ecn_reply r, back;
+    static unsigned char buf[ECN_REPLY_MAX_BYTES];
+    r = (ecn_reply){.status = ECN_REPLY_OK, .frame_id = 0x1122334455667788ULL, .classes = 3, .cloud_us = 17};
+    r.scores[0] = 0.25f, r.scores[1] = 0.5f, r.scores[2] = 0.25f;
+    size_t n = ecn_reply_encode(&r, buf);
+    CHECK(n == ecn_reply_size(&r) && ecn_reply_decode(buf, n, &back, NULL) == 0 && back.frame_id == r.frame_id &&
+              back.classes == 3 && back.scores[1] == 0.5f && back.cloud_us == 17,
+          "an ok reply did not round-trip");
+    buf[6] = 9;
+    CHECK(ecn_reply_decode(buf, n, &back, NULL) != 0, "a reply with status 9 was accepted");
+    buf[6] = ECN_REPLY_BAD_FRAME;
+    CHECK(ecn_reply_decode(buf, n, &back, NULL) != 0, "an error reply carrying class scores was accepted");
+    r = (ecn_reply){.status = ECN_REPLY_BAD_FRAME, .frame_id = 5};
+    snprintf(r.msg, sizeof r.msg, "bad magic");
+    n = ecn_reply_encode(&r, buf);
+    CHECK(ecn_reply_decode(buf, n, &back, NULL) == 0 && strcmp(back.msg, "bad magic") == 0, "an error reply: %s",
+          back.msg);
+    buf[6] = ECN_REPLY_OK;
+    CHECK(ecn_reply_decode(buf, n, &back, NULL) != 0, "an ok reply without scores, with error text, was accepted");
+}
+
 static void kill_cloud(void)
 {
     if (cloud_pid <= 0) return;
@@ -311,6 +337,7 @@ static void batched(ecn_net *net, const ecn_dataset *ds, double top1, double off
 
 int main(void)
 {
+    reply_format();
     ecn_load_opts lo = {.batch = 1, .threads = 1};
     ecn_net *net = NULL;
     ecn_dataset ds = {0};

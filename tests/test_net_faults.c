@@ -11,7 +11,8 @@
  *     truncated at many points (as sent, and resealed with a fresh checksum),
  *     random bytes, and the valid frame with a wrong CRC.  Each, on its own
  *     connection, gets a status-1 reply whose message names the problem and
- *     whose frame id is the frame's (0 under 24 bytes), or a closed
+ *     whose frame id is the frame's (0 under 24 bytes or without the frame
+ *     magic), or a closed
  *     connection; all of them in a row on one connection get one such reply
  *     each (or replies until the cloud closes); a length prefix over 64 MiB
  *     and a message cut short by the sender get the connection closed;
@@ -360,7 +361,7 @@ static int read_answer(int fd, answer *a)
  * got: read_answer's result; a closed connection is a right answer too. */
 static void judge(bad_case *c, int got, const answer *a)
 {
-    unsigned long long id = c->len >= 24 ? get_le(c->msg + 16, 8) : 0;
+    unsigned long long id = c->len >= 24 && memcmp(c->msg, "ECNF", 4) == 0 ? get_le(c->msg + 16, 8) : 0;
     char why[640] = "";
     c->closed += got == 1;
     if (got < 0) snprintf(why, sizeof why, "no reply (no connection, a timeout or not a reply)");

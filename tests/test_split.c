@@ -134,6 +134,13 @@ static void frames(void)
     CHECK(worst <= 2.0 / 255 / 2 + 1e-6, "8-bit per-channel error %.4g beyond half a step", worst);
     CHECK(ecn_frame_decode(&other, buf, len, NULL, y, &err) != 0 && strstr(err.msg, "different model"),
           "a frame of another model: '%s'", err.msg);
+    ecn_frame_spec per_tensor;
+    ecn_split_params tensor_sp = sp;
+    tensor_sp.mode = ECN_QUANT_TENSOR;
+    CHECK(ecn_frame_spec_init(&per_tensor, &tensor_sp, 42, layers, shapes, 2, &err) == 0, "%s", err.msg);
+    CHECK(ecn_frame_decode(&per_tensor, buf, len, NULL, y, &err) != 0 && strstr(err.msg, "other settings"),
+          "a per-channel frame decoded by a per-tensor receiver of the same fingerprint: '%s'", err.msg);
+    ecn_frame_spec_free(&per_tensor);
     for (size_t cut = 0; cut < len; cut += 7)
         CHECK(ecn_frame_decode(&rx, buf, cut, NULL, y, &err) != 0, "frame truncated to %zu bytes accepted", cut);
     for (size_t i = 0; i < len; i++) {
@@ -229,6 +236,39 @@ static void edge_and_cloud(void)
 }
 
 /* Every cfg we ship builds, without warnings. */
+/* Two cfgs that differ only in the prior table make different models: a
+ * Huffman code from one would decode to other symbols in the other. */
+static void prior_in_fingerprint(void)
+{
+    char a[4096], b[4096], counts_a[512] = "", counts_b[512] = "";
+    for (int i = 0; i < 64; i++) {
+        size_t na = strlen(counts_a), nb = strlen(counts_b);
+        snprintf(counts_a + na, sizeof counts_a - na, "%s%d", i ? "," : "", 1 + i);
+        snprintf(counts_b + nb, sizeof counts_b - nb, "%s%d", i ? "," : "", 64 - i);
+    }
+    snprintf(a, sizeof a, HEAD CONV(4, leaky) "[split]\nbits=6\ncodec=huffman\nprior=%s\n" CONV(3, linear), counts_a);
+    snprintf(b, sizeof b, HEAD CONV(4, leaky) "[split]\nbits=6\ncodec=huffman\nprior=%s\n" CONV(3, linear), counts_b);
+    ecn_err err;
+    ecn_net *edge = build(a, 1, &err), *cloud = build(b, 1, &err), *same = build(a, 1, &err);
+    CHECK(edge && cloud && same, "%s", err.msg);
+    if (edge && cloud && same) {
+        float x[128];
+        for (int i = 0; i < 128; i++) x[i] = (float)((i * 29) % 97) / 97;
+        ecn_net_randomize(edge, 3);
+        ecn_net_forward_range(edge, x, 0, ecn_net_split_layer(edge) + 1, NULL, NULL);
+        unsigned char *frame = NULL;
+        size_t cap = 0, len = 0;
+        CHECK(ecn_net_split_encode(edge, 0, 1, &frame, &cap, &len, &err) == 0, "%s", err.msg);
+        CHECK(ecn_net_split_decode(same, 0, frame, len, NULL, &err) == 0, "the same cfg refused the frame: %s", err.msg);
+        CHECK(ecn_net_split_decode(cloud, 0, frame, len, NULL, &err) != 0 && strstr(err.msg, "different model"),
+              "a cloud with another prior table accepted the frame ('%s')", err.msg);
+        free(frame);
+    }
+    ecn_net_free(edge);
+    ecn_net_free(cloud);
+    ecn_net_free(same);
+}
+
 static void shipped_cfgs(void)
 {
     static const char *const cfgs[] = {"cfg/fashion.cfg", "cfg/fashion-branchy.cfg", "cfg/darknet53-exits.cfg",
@@ -248,6 +288,7 @@ static void shipped_cfgs(void)
 
 int main(void)
 {
+    prior_in_fingerprint();
     shipped_cfgs();
     cfg_rules();
     lossless_and_lossy();

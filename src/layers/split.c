@@ -100,20 +100,28 @@ static int split_make(ecn_layer *l, ecn_opts *o, const ecn_build *b)
     return 0;
 }
 
-/* A model fingerprint: FNV-1a over the layer types and shapes and the split
- * settings, so that an edge and a cloud built from different cfgs refuse
- * each other's frames. */
+/* A model fingerprint: FNV-1a over the layer types, shapes and sources and
+ * every split setting (the prior table included), so that an edge and a
+ * cloud built from different cfgs refuse each other's frames. */
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
+{
+    for (size_t k = 0; k < n; k++) h = (h ^ ((const uint8_t *)data)[k]) * 0x100000001b3ULL;
+    return h;
+}
+
 static uint64_t fingerprint(const ecn_layer *layers, int n, const ecn_split_params *sp)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
-    int fields[8];
     for (int i = 0; i < n; i++) {
-        for (const char *c = layers[i].ops->name; *c; c++) h = (h ^ (uint8_t)*c) * 0x100000001b3ULL;
-        fields[0] = layers[i].out.c, fields[1] = layers[i].out.h, fields[2] = layers[i].out.w;
-        fields[3] = sp->bits, fields[4] = sp->mode, fields[5] = sp->codec, fields[6] = sp->dpcm;
-        fields[7] = layers[i].sources[0];
-        for (size_t k = 0; k < sizeof fields; k++) h = (h ^ ((uint8_t *)fields)[k]) * 0x100000001b3ULL;
+        h = fnv1a(h, layers[i].ops->name, strlen(layers[i].ops->name));
+        int fields[4] = {layers[i].out.c, layers[i].out.h, layers[i].out.w, layers[i].n_sources};
+        h = fnv1a(h, fields, sizeof fields);
+        h = fnv1a(h, layers[i].sources, (size_t)layers[i].n_sources * sizeof *layers[i].sources);
     }
+    int settings[5] = {sp->bits, sp->mode, sp->range, sp->codec, sp->dpcm};
+    h = fnv1a(h, settings, sizeof settings);
+    h = fnv1a(h, &sp->percentile, sizeof sp->percentile);
+    if (sp->prior) h = fnv1a(h, sp->prior->counts, sizeof sp->prior->counts);
     return h;
 }
 

@@ -101,11 +101,12 @@ static void send_reply(conn *c, const unsigned char *msg, size_t len, int sign)
     pthread_mutex_unlock(&c->wlock);
 }
 
-/* The frame id at bytes 16..23 of a frame (0 when too short to hold one). */
+/* The frame id at bytes 16..23 of a frame (0 when the message does not
+ * start like a frame: too short, or another magic). */
 static unsigned long long frame_id_of(const unsigned char *buf, size_t len)
 {
     unsigned long long id = 0;
-    if (len >= 24)
+    if (len >= 24 && memcmp(buf, "ECNF", 4) == 0)
         for (int i = 0; i < 8; i++) id |= (unsigned long long)buf[16 + i] << (8 * i);
     return id;
 }

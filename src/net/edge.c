@@ -34,6 +34,7 @@ struct ecn_edge {
     ecn_net *net;
     ecn_edge_opts o;
     int split, fd, in_flight;
+    int classes;               /* what a reply must carry: the last layer's outputs */
     double retry_at, backoff;  /* ms */
     unsigned long long next_id;
     slot *slots;
@@ -180,7 +181,7 @@ static void use_reply(ecn_edge *e, const ecn_reply *r)
     for (int i = 0; i < e->o.window; i++) {
         slot *s = &e->slots[i];
         if (!s->used || s->id != r->frame_id) continue;
-        if (r->status == ECN_REPLY_OK && r->classes > 0) finish(e, s, argmax(r->scores, r->classes));
+        if (r->status == ECN_REPLY_OK && r->classes == e->classes) finish(e, s, argmax(r->scores, r->classes));
         else fall_back(e, s);
         return;
     }
@@ -413,6 +414,10 @@ int ecn_edge_open(ecn_net *net, const ecn_edge_opts *o, ecn_edge **out, ecn_err 
     if (e->o.window < 1) e->o.window = 1;
     if (e->o.deadline_ms < 1) e->o.deadline_ms = 1000;
     e->split = ecn_net_split_layer(net);
+    ecn_layer_info last;
+    ecn_net_layer_info(net, ecn_net_layer_count(net) - 1, &last);
+    size_t k = ecn_shape_size(last.out);
+    e->classes = (int)(k < ECN_REPLY_MAX_CLASSES ? k : ECN_REPLY_MAX_CLASSES);
     e->slots = calloc((size_t)e->o.window, sizeof *e->slots);
     if (e->o.replay > 0) e->cache = calloc((size_t)e->o.replay, sizeof *e->cache);
     *out = e;

@@ -207,6 +207,7 @@ int ecn_reply_decode(const unsigned char *buf, size_t len, ecn_reply *r, ecn_err
     if (len < 28 || memcmp(buf, "ECNR", 4) || buf[4] != 1 || buf[5] != 0)
         return ecn_fail(err, "not a version-1 ECNR reply (%zu bytes)", len);
     r->status = buf[6] | buf[7] << 8;
+    if (r->status > ECN_REPLY_UNAUTHENTICATED) return ecn_fail(err, "reply: unknown status %d", r->status);
     r->frame_id = ecn_get_u32(buf + 8) | (unsigned long long)ecn_get_u32(buf + 12) << 32;
     uint32_t k = ecn_get_u32(buf + 16);
     if (k > ECN_REPLY_MAX_CLASSES || len < 28 + 4 * (size_t)k) return ecn_fail(err, "reply: bad class count %u", k);
@@ -219,8 +220,10 @@ int ecn_reply_decode(const unsigned char *buf, size_t len, ecn_reply *r, ecn_err
     r->cloud_us = ecn_get_u32(p);
     uint32_t e = ecn_get_u32(p + 4);
     if (len != 28 + 4 * (size_t)k + e) return ecn_fail(err, "reply: length %zu does not match its fields", len);
-    size_t m = e < sizeof r->msg - 1 ? e : sizeof r->msg - 1;
-    memcpy(r->msg, p + 8, m);
-    r->msg[m] = 0;
+    if (r->status == ECN_REPLY_OK ? e != 0 || k == 0 : k != 0)
+        return ecn_fail(err, "reply: status %d with %u classes and %u bytes of error text", r->status, k, e);
+    if (e >= ECN_REPLY_MAX_TEXT) return ecn_fail(err, "reply: %u bytes of error text, at most %d", e, ECN_REPLY_MAX_TEXT - 1);
+    memcpy(r->msg, p + 8, e);
+    r->msg[e] = 0;
     return 0;
 }

@@ -15,6 +15,12 @@ static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v), put32(p + 4, 
 static uint32_t get16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
 static uint32_t get32(const uint8_t *p) { return get16(p) | get16(p + 2) << 16; }
 static uint64_t get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
+static uint32_t float_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
 
 static int grow(uint8_t **buf, size_t *cap, size_t need, ecn_err *err)
 {
@@ -142,6 +148,10 @@ static int decode_tensor(ecn_frame_spec *spec, int k, reader *r, float *x, ecn_e
     size_t plen = get32(h + 20);
     const uint8_t *params = take(r, plen);
     if (!params) return ecn_fail(err, "tensor %d: quantisation parameters run past the frame", k);
+    if (plen < 8 || params[0] != t->quant.bits || params[1] != (uint8_t)t->quant.mode ||
+        params[2] != (uint8_t)t->quant.range || get32(params + 4) != float_bits(t->quant.percentile))
+        return ecn_fail(err, "tensor %d: quantised with other settings than this model's (%d bits, %s ranges)", k,
+                        t->quant.bits, t->quant.mode == ECN_QUANT_CHANNEL ? "per-channel" : "per-tensor");
     if (ecn_quant_params_read(&t->quant, params, plen, err) || ecn_quant_check(&t->quant, t->shape, err))
         return ecn_fail_prefix(err, "tensor %d", k);
     const uint8_t *lenp = take(r, 4);
