@@ -98,7 +98,17 @@ int cli_load_net(const char *cfg, const char *weights, const ecn_load_opts *lo, 
     ecn_err err;
     if (ecn_net_from_cfg(cfg, lo, net, &err)) return cli_fail(&err);
     cli_print_warnings(*net);
-    if (weights) {
+    if (weights && strncmp(weights, "random:", 7) == 0) { /* a load test's model: no trained weights needed */
+        char *end;
+        unsigned long long seed = strtoull(weights + 7, &end, 10);
+        if (end == weights + 7 || *end) {
+            fprintf(stderr, "ecnet: '%s': expected random:SEED, e.g. random:1\n", weights);
+            ecn_net_free(*net);
+            *net = NULL;
+            return EXIT_USAGE;
+        }
+        ecn_net_randomize(*net, seed);
+    } else if (weights) {
         if (ecn_net_load_weights(*net, weights, &err)) {
             ecn_net_free(*net);
             *net = NULL;

@@ -39,7 +39,9 @@ typedef int (*cli_command)(int argc, char **argv);
 int cli_fail(const ecn_err *err);
 /* Print the network's parse warnings on stderr. */
 void cli_print_warnings(const ecn_net *net);
-/* Load cfg (and weights when given, folding batch norm for inference). */
+/* Load cfg (and weights when given, folding batch norm for inference).
+ * WEIGHTS "random:SEED" gives random parameters from SEED instead: two
+ * processes given the same seed hold the same network (load tests). */
 int cli_load_net(const char *cfg, const char *weights, const ecn_load_opts *lo, ecn_net **net);
 
 /* JSON string with escapes. */
