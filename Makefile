@@ -102,7 +102,7 @@ demo: $(ECNET) $(BUILD)/darknet_ref
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(TEST_BIN:=.d) $(BUILD)/tests/testlib.d
 
 # ---- make fuzz: libFuzzer on the frame and reply decoders -----------------
 # Self-contained: clang builds the library again into its own tree,

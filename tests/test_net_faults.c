@@ -45,6 +45,7 @@
 
 #include "ecnet.h"
 #include "net/transport.h"
+#include "split/frame.h"
 #include "testlib.h"
 #include "train/data.h"
 
@@ -263,7 +264,7 @@ static void add_field_case(case_list *l, const char *name, const unsigned char *
 static void field_cases(case_list *l, const unsigned char *f, size_t len)
 {
     size_t plen = get_le(f + 44, 4);
-    add_field_case(l, "wrong version", f, len, 4, 2, 2, "version");
+    add_field_case(l, "wrong version", f, len, 4, 2, ECN_FRAME_VERSION + 1, "version");
     add_field_case(l, "wrong fingerprint", f, len, 8, 8, get_le(f + 8, 8) ^ 1, "different model");
     add_field_case(l, "wrong tensor count", f, len, 6, 2, 2, "tensors");
     add_field_case(l, "oversized tensor shape", f, len, 28, 4, 0x7fffffff, "expects layer");
@@ -311,7 +312,8 @@ static void random_cases(case_list *l)
         }
         add_case(l, "random bytes", m, sizes[i], 0, NULL);
     }
-    memcpy(m, "ECNF\1\0", 6); /* past the magic and the version */
+    memcpy(m, "ECNF", 4); /* past the magic and the version */
+    put_le(m + 4, ECN_FRAME_VERSION, 2);
     add_case(l, "random bytes after a header", m, 1000, 0, "checksum");
 }
 

@@ -1,6 +1,10 @@
 #!/bin/sh
 # make bench: ecnet against its peers, measured in the same run on the same
 # machine, so that a noisy machine still gives meaningful ratios.
+#   - the split codecs on the fashion-branchy split (392 8-bit symbols a
+#     frame): huffman and rans encode and decode speed as multiples of zlib -6
+#     measured in the same `ecnet codec` run, and their size against the
+#     order-0 entropy bound (needs the Fashion-MNIST data);
 #   - forward time of darknet19, darknet53 (256x256) and yolov3-tiny (416x416),
 #     ecnet against `darknet speed` (the darknet package);
 #   - ecnet's effective GFLOPS against an OpenBLAS sgemm probe;
@@ -17,6 +21,27 @@ ITERS=${ITERS:-30}  # best of: shared machines stall now and then
 field() { # field NAME < json
     sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"
 }
+
+# One codec's row of `ecnet codec --json`, without DPCM: "enc dec of-bound".
+codec_row() { # codec_row NAME LEVEL < json
+    tr '{' '\n' | grep "\"name\":\"$1\",\"dpcm\":\"none\",\"level\":$2," |
+        sed -n 's/.*"encode_mb_s":\([0-9.e+-]*\),"decode_mb_s":\([0-9.e+-]*\),.*"bound_ratio_fraction":\([0-9.e+-]*\).*/\1 \2 \3/p'
+}
+if codecs=$("$E" codec cfg/fashion-branchy.cfg weights/fashion-branchy.weights --data fashion-mnist --json \
+        2>/dev/null); then
+    z=$(echo "$codecs" | codec_row zlib 6)
+    printf '%-14s %10s %10s %14s %14s %9s\n' "split codec" "enc MB/s" "dec MB/s" "enc / zlib-6" "dec / zlib-6" "of bound"
+    for c in "zlib 6" "huffman 0" "rans 0"; do
+        name=${c% *}; [ "${c#* }" = 0 ] || name="$name -${c#* }"
+        echo "$codecs" | codec_row $c | awk -v name="$name" -v z="$z" '{
+            split(z, r, " ");
+            printf "%-14s %10.1f %10.1f %13.1fx %13.1fx %8.1f%%\n", name, $1, $2, $1 / r[1], $2 / r[2], 100 * $3 }'
+    done
+    echo "(fashion-branchy split, 392 8-bit symbols a frame, coded frame by frame; one ecnet codec run)"
+else
+    echo "bench: ecnet codec could not run (Fashion-MNIST data missing?); no codec figures" >&2
+fi
+echo
 
 if [ ! -x /usr/bin/darknet ] || [ ! -d "$CFG" ]; then
     echo "bench: the darknet package is not installed; no peer to compare with" >&2

@@ -6,7 +6,7 @@
  *
  *   offset  size  field
  *   0       4     magic "ECNF"
- *   4       2     version (1)
+ *   4       2     version (2)
  *   6       2     number of tensors
  *   8       8     model fingerprint
  *   16      8     frame id
@@ -32,7 +32,7 @@
 #include "quant.h"
 
 #define ECN_FRAME_MAGIC "ECNF"
-#define ECN_FRAME_VERSION 1
+#define ECN_FRAME_VERSION 2 /* 2: the bit-wise rANS payload */
 #define ECN_FRAME_MAX_TENSORS 16
 #define ECN_FRAME_HEADER 24
 
