@@ -36,7 +36,36 @@ LDLIBS  := -lopenblas -lstb -lz -lcrypto -lpthread -lm
 LIB_SRC   := $(wildcard src/core/*.c src/cpu/*.c src/layers/*.c src/detect/*.c src/train/*.c src/split/*.c src/net/*.c)
 TOOL_SRC  := $(wildcard tools/*.c)
 TEST_SRC  := $(wildcard tests/test_*.c)
-LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+
+# ---- make GPU=1: the CUDA backend (cuda/*.cu, see cuda/README.md) ---------
+# Its objects go to their own tree, build/gpu[-cublas][-cudnn]/, so that CPU
+# and GPU objects never mix.  The C files see ECN_GPU (and ECN_CUBLAS,
+# ECN_CUDNN); nothing else of the CPU build changes.  CUDA_ARCH lists the
+# host GPUs' compute capabilities (a cubin each, and PTX of the last one for
+# newer GPUs); JETSON_ARCH adds Jetson Orin (sm_87).  Empty JETSON_ARCH
+# leaves it out.
+CUDA_HOME   ?= /usr/local/cuda
+NVCC        ?= $(CUDA_HOME)/bin/nvcc
+CUDA_ARCH   ?= 80 90
+JETSON_ARCH ?= 87
+CUBLAS      ?= 0
+CUDNN       ?= 0
+NVCC_DEPS   ?= -MMD -MP
+ifeq ($(GPU),1)
+  BUILD     := $(BUILD)/gpu$(if $(filter 1,$(CUBLAS)),-cublas)$(if $(filter 1,$(CUDNN)),-cudnn)
+  GPU_DEFS  := -DECN_GPU $(if $(filter 1,$(CUBLAS)),-DECN_CUBLAS) $(if $(filter 1,$(CUDNN)),-DECN_CUDNN)
+  GENCODE   := $(foreach a,$(sort $(CUDA_ARCH) $(JETSON_ARCH)),-gencode arch=compute_$(a),code=sm_$(a)) \
+               -gencode arch=compute_$(lastword $(CUDA_ARCH)),code=compute_$(lastword $(CUDA_ARCH))
+  NVCCFLAGS := -O3 $(GENCODE) $(GPU_DEFS) -Isrc -Icuda -Xcompiler -Wall,-Wextra $(NVCC_DEPS)
+  CFLAGS    += $(GPU_DEFS) -I.
+  LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 $(if $(filter 1,$(CUDNN)),-lcudnn) \
+               $(if $(filter 1,$(CUBLAS)),-lcublas) -lcudart -lstdc++
+  CUDA_OBJ  := $(patsubst %.cu,$(BUILD)/%.o,$(wildcard cuda/*.cu))
+else ifneq ($(CUBLAS)$(CUDNN),00)
+  $(error CUBLAS=1 and CUDNN=1 go with GPU=1)
+endif
+
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CUDA_OBJ)
 TOOL_OBJ  := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 LIB       := $(BUILD)/libecnet.a
@@ -45,13 +74,17 @@ ECNET     := $(BUILD)/ecnet
 DARKNET_INC := /usr/lib/darknet/include
 DARKNET_LIB := /usr/lib/darknet
 
-.PHONY: all test bench soak demo weights clean
+.PHONY: all test test-gpu bench soak demo weights clean
 .SECONDARY:
 all: $(ECNET)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/cuda/%.o: cuda/%.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
@@ -77,6 +110,16 @@ $(BUILD)/darknet_ref: tests/darknet_ref.c
 
 test: $(ECNET) $(TEST_BIN) $(BUILD)/darknet_ref
 	@ECNET=$(ECNET) BUILD=$(BUILD) sh tests/run.sh $(TEST_BIN)
+
+# The GPU tests alone, in a GPU=1 build, with the device required: on a
+# machine without one they fail instead of skipping.
+ifeq ($(GPU),1)
+test-gpu: $(ECNET) $(BUILD)/tests/test_gpu
+	@ECN_REQUIRE_GPU=1 ECNET=$(ECNET) BUILD=$(BUILD) sh tests/run.sh $(BUILD)/tests/test_gpu
+else
+test-gpu:
+	@$(MAKE) --no-print-directory GPU=1 test-gpu
+endif
 
 bench: $(ECNET) $(BUILD)/darknet_ref
 	@ECNET=$(ECNET) BUILD=$(BUILD) sh tools/bench.sh

@@ -81,6 +81,42 @@ const float *ecn_net_forward(ecn_net *net, const float *input, ecn_layer_hook ho
 const float *ecn_net_forward_range(ecn_net *net, const float *input, int from, int to, ecn_layer_hook hook,
                                    void *user);
 
+/* ---- the GPU (builds made with `make GPU=1`) --------------------------- */
+
+/* How convolutions and matrix products run on the GPU. */
+typedef enum ecn_gpu_backend {
+    ECN_GPU_KERNELS = 0, /* ecnet's own kernels (cuda/) */
+    ECN_GPU_CUBLAS = 1,  /* matrix products by cuBLAS (a CUBLAS=1 build) */
+    ECN_GPU_CUDNN = 2    /* convolutions by cuDNN, other products by cuBLAS if present
+                          * (a CUDNN=1 build) */
+} ecn_gpu_backend;
+
+/* 1 when the library was built with the CUDA backend, 0 otherwise. */
+int ecn_gpu_built(void);
+/* Number of usable CUDA devices; 0 with err saying why when there is none
+ * (no GPU support in this build, no driver, no device). */
+int ecn_gpu_count(ecn_err *err);
+/* Run the network's inference on CUDA device `device` from now on: the
+ * parameters are copied to it once (and again after they change: loading
+ * weights, folding, randomizing), activations stay on the device between
+ * layers, and ecn_net_forward and ecn_net_forward_range copy to the host only
+ * what the host reads: the last layer's output, the outputs that are kept
+ * (detector heads, exit heads), the tensors that cross the [split], and,
+ * when a hook is given, each layer's output before the hook sees it (slow:
+ * for checks and timing).  Fails, naming the layer, when a layer has no GPU
+ * implementation, and for a network being trained.  The backend is the
+ * fastest the build has (cuDNN, cuBLAS, then ecnet's kernels). */
+int ecn_net_to_gpu(ecn_net *net, int device, ecn_err *err);
+/* Back to the CPU, releasing the device memory. */
+void ecn_net_to_cpu(ecn_net *net);
+/* The device the network runs on, or -1 on the CPU. */
+int ecn_net_gpu_device(const ecn_net *net);
+/* Choose the backend (fails when the build does not have it). */
+int ecn_net_gpu_set_backend(ecn_net *net, ecn_gpu_backend backend, ecn_err *err);
+/* On the GPU, ecn_net_forward returns NULL when the device failed; this
+ * says why (NULL when the last forward pass succeeded). */
+const char *ecn_net_gpu_error(const ecn_net *net);
+
 /* ---- early exits and the split ----------------------------------------- */
 
 /* Early exits ([exit] branches), in layer order. */

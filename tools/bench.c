@@ -60,6 +60,7 @@ static void report(const ecn_net *net, const char *cfg, int iters, double mean, 
                gflops, peak_mb);
         json_string(stdout, ecn_gemm_corename());
         if (sgemm > 0) printf(",\"sgemm_gflops\":%.2f", sgemm);
+        if (ecn_net_gpu_device(net) >= 0) printf(",\"gpu\":%d", ecn_net_gpu_device(net));
         if (layers) {
             printf(",\"layers\":[");
             for (int i = 0; i < n; i++) {
@@ -87,13 +88,14 @@ static void report(const ecn_net *net, const char *cfg, int iters, double mean, 
            "%d threads, BLAS core %s\n",
            cfg, in.w, in.h, mean * 1e3, best * 1e3, gflops, net_flops(net) / 1e9, peak_mb,
            ecn_net_threads(net), ecn_gemm_corename());
+    if (ecn_net_gpu_device(net) >= 0) printf("(on GPU %d)\n", ecn_net_gpu_device(net));
     if (sgemm > 0) printf("OpenBLAS sgemm peak: %.1f GFLOPS (ecnet reaches %.0f%% of it)\n", sgemm, 100 * gflops / sgemm);
 }
 
 int cmd_bench(int argc, char **argv)
 {
     const char *weights = NULL;
-    int width = 0, height = 0, iters = 10, threads = 0, json = 0, layers = 0, sgemm = 0;
+    int width = 0, height = 0, iters = 10, threads = 0, json = 0, layers = 0, sgemm = 0, gpu = -1;
     cli_opt opts[] = {
         {"--weights", OPT_STRING, &weights, "W", "weights to load (default: random)"},
         {"--width", OPT_INT, &width, "W", "input width (default: the cfg's)"},
@@ -103,12 +105,15 @@ int cmd_bench(int argc, char **argv)
         {"--layers", OPT_FLAG, &layers, NULL, "also print the time of each layer"},
         {"--sgemm", OPT_FLAG, &sgemm, NULL, "also measure the OpenBLAS sgemm peak (2048^3)"},
         {"--json", OPT_FLAG, &json, NULL, "print one JSON object"},
+        {"--gpu", OPT_INT, &gpu, "N", "run on CUDA device N (a GPU=1 build)"},
     };
     cli_spec spec = {"ecnet bench CFG [--weights W] [--width W --height H] [--iters N] "
-                     "[--threads T] [--layers] [--sgemm] [--json]",
+                     "[--threads T] [--layers] [--sgemm] [--json] [--gpu N]",
                      "Time the forward pass of a network (batch 1) and report ms/forward,\n"
-                     "effective GFLOPS and peak memory.",
-                     opts, 8, 1, 1};
+                     "effective GFLOPS and peak memory.  With --gpu the times include copying\n"
+                     "the input to the device and the output back (--layers then also copies\n"
+                     "every layer's output, which waits for it).",
+                     opts, 9, 1, 1};
     const char *pos[1];
     int n_pos, rc = cli_parse(&spec, argc, argv, pos, &n_pos);
     if (rc >= 0) return rc;
@@ -116,12 +121,17 @@ int cmd_bench(int argc, char **argv)
         fprintf(stderr, "ecnet: --iters must be at least 1\n");
         return EXIT_USAGE;
     }
+    if ((rc = cli_check_gpu(gpu))) return rc;
     ecn_load_opts lo = {.batch = 1, .width = width, .height = height, .threads = threads};
     ecn_net *net;
     if ((rc = cli_load_net(pos[0], weights, &lo, &net))) return rc;
     if (!weights) {
         ecn_net_randomize(net, 1);
         ecn_net_fold_batchnorm(net);
+    }
+    if ((rc = cli_use_gpu(net, gpu))) {
+        ecn_net_free(net);
+        return rc;
     }
     size_t n_in = ecn_shape_size(ecn_net_input_shape(net));
     float *x = malloc(n_in * sizeof *x);
@@ -132,22 +142,23 @@ int cmd_bench(int argc, char **argv)
     }
     unsigned long long rng = 7;
     for (size_t i = 0; i < n_in; i++) x[i] = (float)((rng = rng * 6364136223846793005ULL + 1) >> 40) / 16777216.f;
-    ecn_net_forward(net, x, NULL, NULL); /* warm-up: page in weights and buffers */
     double total = 0, best = 1e30;
-    for (int it = 0; it < iters; it++) {
+    /* warm-up: page in weights and buffers */
+    rc = ecn_net_forward(net, x, NULL, NULL) ? EXIT_OK : cli_gpu_failed(net);
+    for (int it = 0; it < iters && !rc; it++) {
         double start = cli_now();
         t.last = start;
-        ecn_net_forward(net, x, layers ? layer_done : NULL, &t);
+        if (!ecn_net_forward(net, x, layers ? layer_done : NULL, &t)) rc = cli_gpu_failed(net);
         double dt = cli_now() - start;
         total += dt;
         if (dt < best) best = dt;
         cli_progress(json, "bench", it + 1, iters, total);
     }
     double peak_mb = peak_rss_mb(); /* before the sgemm probe's buffers */
-    double peak = sgemm ? ecn_gemm_probe_gflops(2048, ecn_net_threads(net)) : 0;
-    report(net, pos[0], iters, total / iters, best, &t, layers, peak, peak_mb, json);
+    double peak = sgemm && !rc ? ecn_gemm_probe_gflops(2048, ecn_net_threads(net)) : 0;
+    if (!rc) report(net, pos[0], iters, total / iters, best, &t, layers, peak, peak_mb, json);
     free(x);
     free(t.per_layer);
     ecn_net_free(net);
-    return EXIT_OK;
+    return rc;
 }

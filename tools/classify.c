@@ -20,27 +20,30 @@ static void top_k(const float *p, int n, int k, int *idx)
 int cmd_classify(int argc, char **argv)
 {
     const char *labels = NULL;
-    int k = 5, json = 0, letterbox = 0, threads = 0;
+    int k = 5, json = 0, letterbox = 0, threads = 0, gpu = -1;
     cli_opt opts[] = {
         {"--labels", OPT_STRING, &labels, "FILE", "class names, one per line"},
         {"--top", OPT_INT, &k, "K", "how many classes to print (default 5)"},
         {"--letterbox", OPT_FLAG, &letterbox, NULL, "letterbox instead of resizing the image"},
         {"--threads", OPT_INT, &threads, "T", "worker threads (default: one per core)"},
         {"--json", OPT_FLAG, &json, NULL, "print one JSON object"},
+        {"--gpu", OPT_INT, &gpu, "N", "run on CUDA device N (a GPU=1 build)"},
     };
-    cli_spec spec = {"ecnet classify CFG WEIGHTS IMG [--labels FILE] [--top K] [--letterbox] [--json]",
+    cli_spec spec = {"ecnet classify CFG WEIGHTS IMG [--labels FILE] [--top K] [--letterbox] [--json] [--gpu N]",
                      "Classify an image: resize it to the network input (Darknet's bilinear\n"
                      "resize), run the network, print the K most probable classes.",
-                     opts, 5, 3, 3};
+                     opts, 6, 3, 3};
     const char *pos[3];
     int n_pos, rc = cli_parse(&spec, argc, argv, pos, &n_pos);
     if (rc >= 0) return rc;
+    if ((rc = cli_check_gpu(gpu))) return rc;
     ecn_err err;
     names nm;
     if (names_load(labels, &nm, &err)) return cli_fail(&err);
     ecn_load_opts lo = {.batch = 1, .threads = threads};
     ecn_net *net;
-    if ((rc = cli_load_net(pos[0], pos[1], &lo, &net))) {
+    if ((rc = cli_load_net(pos[0], pos[1], &lo, &net)) || (rc = cli_use_gpu(net, gpu))) {
+        ecn_net_free(net);
         names_free(&nm);
         return rc;
     }
@@ -56,6 +59,10 @@ int cmd_classify(int argc, char **argv)
     }
     if (!rc) {
         const float *p = ecn_net_forward(net, sized.data, NULL, NULL);
+        if (!p) {
+            rc = cli_gpu_failed(net);
+            goto done;
+        }
         ecn_layer_info li;
         ecn_net_layer_info(net, ecn_net_layer_count(net) - 1, &li);
         int n = (int)ecn_shape_size(li.out);
@@ -78,6 +85,7 @@ int cmd_classify(int argc, char **argv)
         if (json) printf("]}\n");
         free(idx);
     }
+done:
     ecn_image_free(&sized);
     names_free(&nm);
     ecn_net_free(net);

@@ -119,6 +119,34 @@ int cli_load_net(const char *cfg, const char *weights, const ecn_load_opts *lo, 
     return EXIT_OK;
 }
 
+int cli_check_gpu(int device)
+{
+    if (device < -1) {
+        fprintf(stderr, "ecnet: --gpu expects a device number (0, 1, ...), got %d\n", device);
+        return EXIT_USAGE;
+    }
+    if (device >= 0 && !ecn_gpu_built()) {
+        fprintf(stderr, "ecnet: this build has no GPU support (make GPU=1)\n");
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+int cli_use_gpu(ecn_net *net, int device)
+{
+    ecn_err err;
+    if (device < 0) return EXIT_OK;
+    if (ecn_net_to_gpu(net, device, &err)) return cli_fail(&err);
+    return EXIT_OK;
+}
+
+int cli_gpu_failed(const ecn_net *net)
+{
+    const char *why = ecn_net_gpu_error(net);
+    fprintf(stderr, "ecnet: %s\n", why ? why : "the forward pass failed");
+    return EXIT_FAIL;
+}
+
 void json_string(FILE *f, const char *s)
 {
     fputc('"', f);

@@ -44,6 +44,15 @@ void cli_print_warnings(const ecn_net *net);
  * processes given the same seed hold the same network (load tests). */
 int cli_load_net(const char *cfg, const char *weights, const ecn_load_opts *lo, ecn_net **net);
 
+/* --gpu N (-1, the default, runs on the CPU).  cli_check_gpu, right after
+ * parsing: EXIT_OK to go on, or EXIT_USAGE when N is negative or the build
+ * has no GPU support (saying so).  cli_use_gpu, once the network has its
+ * weights: moves it to device N, or says why it cannot (EXIT_FAIL). */
+int cli_check_gpu(int device);
+int cli_use_gpu(ecn_net *net, int device);
+/* After ecn_net_forward returned NULL on a GPU: print why, return EXIT_FAIL. */
+int cli_gpu_failed(const ecn_net *net);
+
 /* JSON string with escapes. */
 void json_string(FILE *f, const char *s);
 

@@ -43,7 +43,7 @@ int cmd_detect(int argc, char **argv)
 {
     const char *names_path = NULL, *out = "predictions.png";
     float thresh = .5f, nms = .45f;
-    int json = 0, threads = 0;
+    int json = 0, threads = 0, gpu = -1;
     cli_opt opts[] = {
         {"--names", OPT_STRING, &names_path, "FILE", "class names, one per line (e.g. coco.names)"},
         {"--thresh", OPT_FLOAT, &thresh, "T", "class probability threshold (default 0.5)"},
@@ -51,21 +51,24 @@ int cmd_detect(int argc, char **argv)
         {"--out", OPT_STRING, &out, "PNG", "picture with the boxes (default predictions.png; \"\" for none)"},
         {"--threads", OPT_INT, &threads, "T", "worker threads (default: one per core)"},
         {"--json", OPT_FLAG, &json, NULL, "print one JSON object (boxes relative to the image)"},
+        {"--gpu", OPT_INT, &gpu, "N", "run on CUDA device N (a GPU=1 build)"},
     };
     cli_spec spec = {"ecnet detect CFG WEIGHTS IMG [--names FILE] [--thresh T] [--nms IOU] "
-                     "[--out PNG] [--json]",
+                     "[--out PNG] [--json] [--gpu N]",
                      "Detect objects in an image with a [yolo] or [region] network, print the\n"
                      "classes found and write the image with the boxes drawn.",
-                     opts, 6, 3, 3};
+                     opts, 7, 3, 3};
     const char *pos[3];
     int n_pos, rc = cli_parse(&spec, argc, argv, pos, &n_pos);
     if (rc >= 0) return rc;
+    if ((rc = cli_check_gpu(gpu))) return rc;
     ecn_err err;
     names nm;
     if (names_load(names_path, &nm, &err)) return cli_fail(&err);
     ecn_load_opts lo = {.batch = 1, .threads = threads};
     ecn_net *net;
-    if ((rc = cli_load_net(pos[0], pos[1], &lo, &net))) {
+    if ((rc = cli_load_net(pos[0], pos[1], &lo, &net)) || (rc = cli_use_gpu(net, gpu))) {
+        ecn_net_free(net);
         names_free(&nm);
         return rc;
     }
@@ -77,9 +80,9 @@ int cmd_detect(int argc, char **argv)
     if (ecn_image_load(pos[2], s.c, &im, &err) || ecn_image_letterbox(&im, s.w, s.h, &boxed, &err)) {
         rc = cli_fail(&err);
     } else {
-        ecn_net_forward(net, boxed.data, NULL, NULL);
         ecn_detect_opts dop = {thresh, nms, im.w, im.h, 1};
-        if (ecn_net_detections(net, &dop, &dets, &n, &err)) rc = cli_fail(&err);
+        if (!ecn_net_forward(net, boxed.data, NULL, NULL)) rc = cli_gpu_failed(net);
+        else if (ecn_net_detections(net, &dop, &dets, &n, &err)) rc = cli_fail(&err);
     }
     if (!rc) {
         if (json) print_json(dets, n, thresh, &nm, im.w, im.h);

@@ -240,7 +240,7 @@ static int eval_exits(exit_eval *e, int bits, const char *codec, int do_sweep, c
 int cmd_eval(int argc, char **argv)
 {
     const char *data = NULL, *codec = NULL, *svg = NULL;
-    int json = 0, threads = 0, batch = 100, bits = 0, do_sweep = 0;
+    int json = 0, threads = 0, batch = 100, bits = 0, do_sweep = 0, gpu = -1;
     float threshold = -1;
     cli_opt opts[] = {
         {"--data", OPT_STRING, &data, "DATA", "a Darknet .data file (its valid= list), or fashion-mnist (test split)"},
@@ -252,15 +252,16 @@ int cmd_eval(int argc, char **argv)
         {"--svg", OPT_STRING, &svg, "PREFIX", "with --sweep: PREFIX-accuracy.svg, -offload.svg, -entropy.svg"},
         {"--threads", OPT_INT, &threads, "T", "worker threads (default: one per core)"},
         {"--json", OPT_FLAG, &json, NULL, "print one JSON object (top1, top5, images, per_class, confusion)"},
+        {"--gpu", OPT_INT, &gpu, "N", "run on CUDA device N (a GPU=1 build)"},
     };
     cli_spec spec = {"ecnet eval CFG WEIGHTS --data DATA [--batch N] [--threshold T] [--bits B] "
-                     "[--codec C] [--sweep [--svg PREFIX]] [--json]",
+                     "[--codec C] [--sweep [--svg PREFIX]] [--json] [--gpu N]",
                      "Accuracy of a classifier on a test set: top-1, top-5, per-class accuracy and\n"
                      "the confusion matrix.  For a network with early exits or a [split]: the\n"
                      "end-to-end accuracy, the share of frames each exit answers and how well,\n"
                      "the offload rate and the bytes per offloaded frame (the split's tensors make\n"
                      "the real quantize/code/decode round trip).",
-                     opts, 9, 2, 2};
+                     opts, 10, 2, 2};
     const char *pos[2];
     int n_pos, rc = cli_parse(&spec, argc, argv, pos, &n_pos);
     if (rc >= 0) return rc;
@@ -268,9 +269,14 @@ int cmd_eval(int argc, char **argv)
         fprintf(stderr, "ecnet: eval needs --data (and --batch >= 1)\nusage: %s\n", spec.usage);
         return EXIT_USAGE;
     }
+    if ((rc = cli_check_gpu(gpu))) return rc;
     ecn_load_opts lo = {.batch = batch, .threads = threads};
     ecn_net *net;
     if ((rc = cli_load_net(pos[0], pos[1], &lo, &net))) return rc;
+    if ((rc = cli_use_gpu(net, gpu))) {
+        ecn_net_free(net);
+        return rc;
+    }
     ecn_err err;
     ecn_dataset ds = {0};
     ecn_eval_result r;

@@ -81,7 +81,7 @@ static int write_output(const ecn_net *net, const float *last, const char *path,
 int cmd_forward(int argc, char **argv)
 {
     const char *input = NULL, *image = NULL, *save_input = NULL, *output = NULL, *dump_path = NULL;
-    int letterbox = 0, width = 0, height = 0, threads = 0;
+    int letterbox = 0, width = 0, height = 0, threads = 0, gpu = -1;
     cli_opt opts[] = {
         {"--input", OPT_STRING, &input, "X.f32", "input tensor: raw float32, CHW"},
         {"--image", OPT_STRING, &image, "IMG", "input image (PNG, JPEG, ...), resized to the net"},
@@ -92,14 +92,15 @@ int cmd_forward(int argc, char **argv)
         {"--output", OPT_STRING, &output, "OUT.f32", "where to write the output (required)"},
         {"--dump-layers", OPT_STRING, &dump_path, "LAYERS.f32", "write every layer's output, in order"},
         {"--threads", OPT_INT, &threads, "T", "worker threads (default: one per core)"},
+        {"--gpu", OPT_INT, &gpu, "N", "run on CUDA device N (a GPU=1 build)"},
     };
     cli_spec spec = {"ecnet forward CFG WEIGHTS (--input X.f32 | --image IMG [--letterbox]) "
                      "[--width W --height H] [--save-input IN.f32] --output OUT.f32 "
-                     "[--dump-layers LAYERS.f32]",
+                     "[--dump-layers LAYERS.f32] [--gpu N]",
                      "Run the network once (batch 1) and write its output as raw little-endian\n"
                      "float32.  For detectors the output is every [yolo]/[region] layer's output\n"
                      "concatenated in layer order.",
-                     opts, 9, 2, 2};
+                     opts, 10, 2, 2};
     const char *pos[2];
     int n_pos, rc = cli_parse(&spec, argc, argv, pos, &n_pos);
     if (rc >= 0) return rc;
@@ -107,9 +108,14 @@ int cmd_forward(int argc, char **argv)
         fprintf(stderr, "ecnet: forward needs --output and exactly one of --input or --image\nusage: %s\n", spec.usage);
         return EXIT_USAGE;
     }
+    if ((rc = cli_check_gpu(gpu))) return rc;
     ecn_load_opts lo = {.batch = 1, .width = width, .height = height, .threads = threads};
     ecn_net *net;
     if ((rc = cli_load_net(pos[0], pos[1], &lo, &net))) return rc;
+    if ((rc = cli_use_gpu(net, gpu))) {
+        ecn_net_free(net);
+        return rc;
+    }
     ecn_err err;
     float *x = load_input(net, input, image, letterbox, &err);
     rc = EXIT_OK;
@@ -123,7 +129,8 @@ int cmd_forward(int argc, char **argv)
     }
     if (!rc) {
         const float *last = ecn_net_forward(net, x, d.f ? dump_layer : NULL, &d);
-        if (d.f && (fclose(d.f) != 0 || d.failed)) {
+        if (!last) rc = cli_gpu_failed(net);
+        if (d.f && (fclose(d.f) != 0 || d.failed) && !rc) {
             fprintf(stderr, "ecnet: %s: write failed\n", dump_path);
             rc = EXIT_FAIL;
         }

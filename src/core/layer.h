@@ -53,6 +53,32 @@ typedef struct ecn_param {
 
 #define ECN_MAX_PARAMS 8
 
+/* ---- GPU inference (`make GPU=1`; see src/core/net_gpu.c) ------------- */
+
+#define ECN_GPU_MAX_PARAMS 6
+
+/* What a layer's forward_gpu() gets besides its inputs (device pointers). */
+typedef struct ecn_gpu_ctx {
+    float *scratch;        /* device scratch: the largest gpu_scratch_floats of the net */
+    size_t scratch_floats;
+    ecn_gpu_backend backend; /* hand-written kernels, cuBLAS or cuDNN (ecnet.h) */
+} ecn_gpu_ctx;
+
+/* A layer's device twins, made by ecn_net_to_gpu; all NULL on the CPU. */
+typedef struct ecn_gpu_layer {
+    float *output;                     /* device copy of `output` (same place in the arena) */
+    float *param[ECN_GPU_MAX_PARAMS];  /* the arrays gpu_params listed, in that order */
+} ecn_gpu_layer;
+
+/* In an ops table: `.forward_gpu = ECN_GPU_OP(conv_forward_gpu)` names the
+ * GPU function in GPU builds and leaves NULL in CPU builds, where the
+ * function is not compiled. */
+#ifdef ECN_GPU
+#define ECN_GPU_OP(f) f
+#else
+#define ECN_GPU_OP(f) NULL
+#endif
+
 /* Darknet .weights file being read or written (see src/core/weights.c). */
 typedef struct ecn_wfile ecn_wfile;
 int ecn_wfile_read(ecn_wfile *wf, float *dst, size_t n, const char *what);
@@ -87,6 +113,16 @@ struct ecn_layer_ops {
     int (*detections)(const ecn_layer *l, const float *out, const ecn_detect_opts *opts,
                       ecn_shape net_input, ecn_detection *dets, int max);
     int (*max_detections)(const ecn_layer *l);
+    /* ---- GPU inference (all optional; a layer without forward_gpu keeps
+     * its network off the GPU) ----
+     * gpu_params lists the host arrays the device needs (at most
+     * ECN_GPU_MAX_PARAMS: host[k] of count[k] floats); they are uploaded to
+     * l->gpu.param[k] (again whenever the parameters change).
+     * forward_gpu is forward() at inference with device pointers: in[k] and
+     * l->gpu.output are device memory.  Returns 0, or -1 with err filled. */
+    int (*gpu_params)(const ecn_layer *l, const float **host, size_t *count);
+    int (*forward_gpu)(ecn_layer *l, const float *const *in, const ecn_gpu_ctx *ctx, ecn_err *err);
+    size_t (*gpu_scratch_floats)(const ecn_layer *l);
 };
 
 struct ecn_layer {
@@ -107,7 +143,14 @@ struct ecn_layer {
     float loss_weight; /* loss layers: weight in the network's loss (1; an exit's weight) */
     int branch;      /* 0: the main path; k: a layer of early exit k (see exit.c) */
     void *p;         /* per-type parameters, owned by the layer's file */
+    ecn_gpu_layer gpu; /* device twins (GPU inference only) */
 };
+
+#ifdef ECN_GPU
+/* forward_gpu of the layers that are the identity at inference (dropout,
+ * cost, exit, split): copies the input unless the output aliases it. */
+int ecn_gpu_forward_copy(ecn_layer *l, const float *const *in, const ecn_gpu_ctx *ctx, ecn_err *err);
+#endif
 
 static inline size_t ecn_layer_outputs(const ecn_layer *l) { return ecn_shape_size(l->out); }
 static inline size_t ecn_layer_inputs(const ecn_layer *l) { return ecn_shape_size(l->in); }

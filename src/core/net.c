@@ -451,6 +451,7 @@ int ecn_net_from_cfg(const char *cfg_path, const ecn_load_opts *opts, ecn_net **
 void ecn_net_free(ecn_net *net)
 {
     if (!net) return;
+    ecn_net_gpu_release(net);
     for (int i = 0; i < net->n; i++)
         if (net->layers[i].ops && net->layers[i].ops->destroy) net->layers[i].ops->destroy(&net->layers[i]);
     free(net->layers);
@@ -470,7 +471,7 @@ static void gather_inputs(const ecn_net *net, const ecn_layer *l, const float *i
 /* The cut set makes the edge-to-cloud round trip in place (see split.c). */
 static void cut_buffers(ecn_net *net, float **cut);
 
-static void cross_split(ecn_net *net, const ecn_ctx *ctx)
+void ecn_net_cross_split(ecn_net *net, const ecn_ctx *ctx)
 {
     float *cut[ECN_MAX_CUT];
     cut_buffers(net, cut);
@@ -483,6 +484,7 @@ static void cross_split(ecn_net *net, const ecn_ctx *ctx)
 const float *ecn_net_forward_range(ecn_net *net, const float *input, int from, int to, ecn_layer_hook hook,
                                    void *user)
 {
+    if (net->gpu) return ecn_net_gpu_forward_range(net, input, from, to, hook, user);
     ecn_ctx ctx = {net->pool, net->scratch, net->scratch_floats, 0, NULL, 0, &net->rng};
     int whole = from <= 0 && to >= net->n;
     if (from < 0) from = 0;
@@ -492,7 +494,7 @@ const float *ecn_net_forward_range(ecn_net *net, const float *input, int from, i
         const float *in[ECN_MAX_SOURCES];
         gather_inputs(net, l, input, in);
         l->ops->forward(l, in, &ctx);
-        if (i == net->split && whole) cross_split(net, &ctx);
+        if (i == net->split && whole) ecn_net_cross_split(net, &ctx);
         if (hook) hook(user, i, l->output, ecn_layer_outputs(l) * (size_t)l->batch);
     }
     return to > 0 ? net->layers[to - 1].output : NULL;
@@ -509,6 +511,7 @@ void ecn_net_randomize(ecn_net *net, unsigned long long seed)
     for (int i = 0; i < net->n; i++)
         if (net->layers[i].ops->randomize) net->layers[i].ops->randomize(&net->layers[i], &rng);
     net->folded = 0;
+    net->params_version++;
 }
 
 void ecn_net_fold_batchnorm(ecn_net *net)
@@ -516,6 +519,7 @@ void ecn_net_fold_batchnorm(ecn_net *net)
     for (int i = 0; i < net->n; i++)
         if (net->layers[i].ops->fold_batchnorm && net->layers[i].ops->fold_batchnorm(&net->layers[i]))
             net->folded = 1; /* only folded weights stop a network from saving or training */
+    net->params_version++;
 }
 
 /* ---- training -------------------------------------------------------- */
@@ -552,6 +556,8 @@ int ecn_net_train_begin(ecn_net *net, ecn_err *err)
     if (net->training) return 0;
     if (net->folded)
         return ecn_fail(err, "batch norm was folded for inference: load the weights again to train");
+    if (net->gpu)
+        return ecn_fail(err, "the network runs on the GPU, which has no training yet: train it on the CPU");
     if (plan_training_memory(net, err)) return -1;
     for (int i = 0; i < net->n; i++) {
         ecn_layer *l = &net->layers[i];

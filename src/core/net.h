@@ -54,6 +54,17 @@ struct ecn_net {
     unsigned long long rng;   /* training randomness */
     unsigned char header[12]; /* major, minor, revision of the loaded weights */
     unsigned long long seen;  /* images seen in training (from the weights file) */
+    unsigned params_version;  /* bumped whenever the parameters change (load, fold, ...) */
+    struct ecn_net_gpu *gpu;  /* GPU inference state (net_gpu.c); NULL on the CPU */
 };
+
+/* The split's round trip on the host, in place on the cut set (net.c). */
+void ecn_net_cross_split(ecn_net *net, const ecn_ctx *ctx);
+
+/* GPU inference (net_gpu.c): ecn_net_forward_range when net->gpu is set, and
+ * the release of the device memory when the network is freed. */
+const float *ecn_net_gpu_forward_range(ecn_net *net, const float *input, int from, int to, ecn_layer_hook hook,
+                                       void *user);
+void ecn_net_gpu_release(ecn_net *net);
 
 #endif

@@ -95,6 +95,7 @@ int ecn_net_load_weights(ecn_net *net, const char *path, ecn_err *err)
     }
     fclose(wf.f);
     if (rc == 0) net->folded = 0;
+    net->params_version++; /* even a failed load may have changed some layers */
     return rc;
 }
 

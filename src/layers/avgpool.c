@@ -12,6 +12,10 @@
 
 #include "core/layer.h"
 
+#ifdef ECN_GPU
+#include "cuda/gpu.h"
+#endif
+
 static int avgpool_make(ecn_layer *l, ecn_opts *o, const ecn_build *b)
 {
     (void)b;
@@ -56,9 +60,19 @@ static void avgpool_backward(ecn_layer *l, const float *const *in, float *const 
     }
 }
 
+/* ---- GPU inference: one warp per plane (cuda/pool.cu). */
+#ifdef ECN_GPU
+static int avgpool_forward_gpu(ecn_layer *l, const float *const *in, const ecn_gpu_ctx *ctx, ecn_err *err)
+{
+    (void)ctx;
+    return ecn_gpu_avgpool(in[0], l->batch * l->in.c, l->in.w * l->in.h, l->gpu.output, err);
+}
+#endif
+
 const ecn_layer_ops ecn_avgpool_ops = {
     .name = "avgpool",
     .make = avgpool_make,
     .forward = avgpool_forward,
     .backward = avgpool_backward,
+    .forward_gpu = ECN_GPU_OP(avgpool_forward_gpu),
 };

@@ -29,6 +29,11 @@
 #include "cpu/batchnorm.h"
 #include "cpu/blas.h"
 
+#ifdef ECN_GPU
+#include "cpu/activations.h"
+#include "cuda/gpu.h"
+#endif
+
 typedef struct batchnorm_params {
     int c;
     float *scales, *biases, *mean, *var; /* one block of 4*c floats */
@@ -180,6 +185,28 @@ static void batchnorm_destroy(ecn_layer *l)
     l->p = NULL;
 }
 
+/* ---- GPU inference: out = scale * (in - mean) / (sqrt(var) + eps) + bias,
+ * one fused pass (cuda/activations.cu); device parameters scales, biases,
+ * rolling mean and variance. */
+#ifdef ECN_GPU
+static int batchnorm_gpu_params(const ecn_layer *l, const float **host, size_t *count)
+{
+    const batchnorm_params *p = l->p;
+    const float *arrays[4] = {p->scales, p->biases, p->mean, p->var};
+    for (int k = 0; k < 4; k++) host[k] = arrays[k], count[k] = (size_t)p->c;
+    return 4;
+}
+
+static int batchnorm_forward_gpu(ecn_layer *l, const float *const *in, const ecn_gpu_ctx *ctx, ecn_err *err)
+{
+    (void)ctx;
+    const batchnorm_params *p = l->p;
+    float *const *d = l->gpu.param;
+    return ecn_gpu_bias_activate(in[0], l->gpu.output, d[1], d[0], d[2], d[3], l->batch, p->c, l->out.w * l->out.h,
+                                 ECN_LINEAR, err);
+}
+#endif
+
 const ecn_layer_ops ecn_batchnorm_ops = {
     .name = "batchnorm",
     .make = batchnorm_make,
@@ -192,4 +219,6 @@ const ecn_layer_ops ecn_batchnorm_ops = {
     .train_begin = batchnorm_train_begin,
     .backward = batchnorm_backward,
     .params = batchnorm_params_list,
+    .gpu_params = ECN_GPU_OP(batchnorm_gpu_params),
+    .forward_gpu = ECN_GPU_OP(batchnorm_forward_gpu),
 };

@@ -46,6 +46,10 @@
 #include "cpu/blas.h"
 #include "cpu/gemm.h"
 
+#ifdef ECN_GPU
+#include "cuda/gpu.h"
+#endif
+
 typedef struct connected_params {
     int inputs, outputs;
     ecn_activation act;
@@ -439,6 +443,41 @@ static void connected_destroy(ecn_layer *l)
     l->p = NULL;
 }
 
+
+/* ---- GPU inference ----------------------------------------------------
+ * One product for the whole batch, OUT = X W^T (cuda/gemm.cu), then bias,
+ * unfolded batch norm and activation fused (cuda/activations.cu).  Device
+ * parameters: weights, biases, and while batch norm is not folded, scales,
+ * rolling mean and variance. */
+#ifdef ECN_GPU
+static int connected_gpu_params(const ecn_layer *l, const float **host, size_t *count)
+{
+    const connected_params *p = l->p;
+    size_t outs = (size_t)p->outputs;
+    int n = 0;
+    host[n] = p->weights, count[n++] = (size_t)p->inputs * outs;
+    host[n] = p->biases, count[n++] = outs;
+    if (p->batch_normalize && !p->folded) {
+        host[n] = p->scales, count[n++] = outs;
+        host[n] = p->mean, count[n++] = outs;
+        host[n] = p->var, count[n++] = outs;
+    }
+    return n;
+}
+
+static int connected_forward_gpu(ecn_layer *l, const float *const *in, const ecn_gpu_ctx *ctx, ecn_err *err)
+{
+    const connected_params *p = l->p;
+    float *const *d = l->gpu.param;
+    int unfolded = p->batch_normalize && !p->folded;
+    if (ecn_gpu_gemm_with(ctx->backend, 0, 1, l->batch, p->outputs, p->inputs, 1, in[0], p->inputs, d[0], p->inputs,
+                          0, l->gpu.output, p->outputs, err))
+        return -1;
+    return ecn_gpu_bias_activate(l->gpu.output, l->gpu.output, d[1], unfolded ? d[2] : NULL, d[3], d[4], l->batch,
+                                 p->outputs, 1, p->act, err);
+}
+#endif
+
 const ecn_layer_ops ecn_connected_ops = {
     .name = "connected",
     .make = connected_make,
@@ -454,4 +493,6 @@ const ecn_layer_ops ecn_connected_ops = {
     .train_begin = connected_train_begin,
     .backward = connected_backward,
     .params = connected_params_list,
+    .gpu_params = ECN_GPU_OP(connected_gpu_params),
+    .forward_gpu = ECN_GPU_OP(connected_forward_gpu),
 };

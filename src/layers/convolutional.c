@@ -33,6 +33,10 @@
 #include "cpu/gemm.h"
 #include "cpu/im2col.h"
 
+#ifdef ECN_GPU
+#include "cuda/gpu.h"
+#endif
+
 typedef struct conv {
     int filters, size, stride, pad, groups, batch_normalize, folded;
     ecn_activation act;
@@ -542,6 +546,76 @@ static void conv_backward(ecn_layer *l, const float *const *in, float *const *in
     for (int t = 0; t < l->threads; t++) ecn_axpy(nw, 1, p->thread_grads + (size_t)t * nw, p->weight_grad);
 }
 
+/* ---- GPU inference ----------------------------------------------------
+ *
+ * The same product as the CPU's, image by image and group by group:
+ * im2col into the device scratch (skipped for direct 1x1 kernels), one
+ * gemm of the group's filters, then bias, unfolded batch norm and the
+ * activation fused in one pass over the output (cuda/activations.cu).  With
+ * the cuDNN backend, cuDNN computes the convolution of the whole batch and
+ * the same fused pass follows.  Device parameters: weights, biases, and
+ * while batch norm is not folded, scales, rolling mean and variance. */
+#ifdef ECN_GPU
+static int conv_gpu_params(const ecn_layer *l, const float **host, size_t *count)
+{
+    const conv *p = l->p;
+    int n = 0;
+    host[n] = p->weights, count[n++] = weight_count(l);
+    host[n] = p->biases, count[n++] = (size_t)p->filters;
+    if (p->batch_normalize && !p->folded) {
+        host[n] = p->scales, count[n++] = (size_t)p->filters;
+        host[n] = p->mean, count[n++] = (size_t)p->filters;
+        host[n] = p->var, count[n++] = (size_t)p->filters;
+    }
+    return n;
+}
+
+static size_t conv_gpu_scratch(const ecn_layer *l)
+{
+    conv_shape s = shape_of(l);
+    return s.direct ? 0 : (size_t)s.K * s.N;
+}
+
+static int conv_gpu_products(ecn_layer *l, const float *in, const ecn_gpu_ctx *ctx, ecn_err *err)
+{
+    const conv *p = l->p;
+    conv_shape s = shape_of(l);
+    size_t in_plane = (size_t)l->in.h * l->in.w;
+    for (int b = 0; b < l->batch; b++)
+        for (int g = 0; g < p->groups; g++) {
+            const float *gin = in + b * ecn_layer_inputs(l) + (size_t)g * s.cg * in_plane;
+            float *out = l->gpu.output + b * ecn_layer_outputs(l) + (size_t)g * s.M * s.N;
+            const float *W = l->gpu.param[0] + (size_t)g * s.M * s.K;
+            if (!s.direct && ecn_gpu_im2col(gin, s.cg, l->in.h, l->in.w, p->size, p->stride, p->pad, l->out.h,
+                                            l->out.w, ctx->scratch, err))
+                return -1;
+            const float *B = s.direct ? gin : ctx->scratch;
+            if (ecn_gpu_gemm_with(ctx->backend, 0, 0, s.M, s.N, s.K, 1, W, s.K, B, s.N, 0, out, s.N, err)) return -1;
+        }
+    return 0;
+}
+
+static int conv_gpu_cudnn(ecn_layer *l, const float *in, const ecn_gpu_ctx *ctx, ecn_err *err)
+{
+    const conv *p = l->p;
+    ecn_gpu_conv g = {l->batch, l->in.c, l->in.h, l->in.w, p->filters, p->size, p->stride, p->pad, p->groups,
+                      l->out.h, l->out.w};
+    return ecn_gpu_conv_cudnn(&g, in, l->gpu.param[0], l->gpu.output, ctx->scratch,
+                              ctx->scratch_floats * sizeof(float), err);
+}
+
+static int conv_forward_gpu(ecn_layer *l, const float *const *in, const ecn_gpu_ctx *ctx, ecn_err *err)
+{
+    const conv *p = l->p;
+    int unfolded = p->batch_normalize && !p->folded;
+    int rc = ctx->backend == ECN_GPU_CUDNN ? conv_gpu_cudnn(l, in[0], ctx, err) : conv_gpu_products(l, in[0], ctx, err);
+    if (rc) return -1;
+    float *const *d = l->gpu.param;
+    return ecn_gpu_bias_activate(l->gpu.output, l->gpu.output, d[1], unfolded ? d[2] : NULL, d[3], d[4], l->batch,
+                                 p->filters, l->out.h * l->out.w, p->act, err);
+}
+#endif
+
 const ecn_layer_ops ecn_convolutional_ops = {
     .name = "convolutional",
     .make = conv_make,
@@ -558,4 +632,7 @@ const ecn_layer_ops ecn_convolutional_ops = {
     .train_begin = conv_train_begin,
     .backward = conv_backward,
     .params = conv_params,
+    .gpu_params = ECN_GPU_OP(conv_gpu_params),
+    .forward_gpu = ECN_GPU_OP(conv_forward_gpu),
+    .gpu_scratch_floats = ECN_GPU_OP(conv_gpu_scratch),
 };

@@ -155,4 +155,5 @@ const ecn_layer_ops ecn_cost_ops = {
     .backward = cost_backward,
     .describe = cost_describe,
     .destroy = cost_destroy,
+    .forward_gpu = ECN_GPU_OP(ecn_gpu_forward_copy), /* the identity at inference */
 };

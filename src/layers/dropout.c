@@ -117,4 +117,5 @@ const ecn_layer_ops ecn_dropout_ops = {
     .destroy = dropout_destroy,
     .train_begin = dropout_train_begin,
     .backward = dropout_backward,
+    .forward_gpu = ECN_GPU_OP(ecn_gpu_forward_copy), /* the identity at inference */
 };

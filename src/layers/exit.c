@@ -80,4 +80,5 @@ const ecn_layer_ops ecn_exit_ops = {
     .backward = exit_backward,
     .describe = exit_describe,
     .destroy = exit_destroy,
+    .forward_gpu = ECN_GPU_OP(ecn_gpu_forward_copy), /* the identity at inference */
 };

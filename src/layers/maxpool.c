@@ -26,6 +26,10 @@
 #include "core/error.h"
 #include "core/layer.h"
 
+#ifdef ECN_GPU
+#include "cuda/gpu.h"
+#endif
+
 typedef struct maxpool_params {
     int size, stride, pad;
     int *argmax; /* training: batch * outputs winners (index in the input plane) */
@@ -220,6 +224,17 @@ static void maxpool_destroy(ecn_layer *l)
     l->p = NULL;
 }
 
+/* ---- GPU inference: one thread per output (cuda/pool.cu). */
+#ifdef ECN_GPU
+static int maxpool_forward_gpu(ecn_layer *l, const float *const *in, const ecn_gpu_ctx *ctx, ecn_err *err)
+{
+    (void)ctx;
+    const maxpool_params *p = l->p;
+    return ecn_gpu_maxpool(in[0], l->batch * l->in.c, l->in.h, l->in.w, p->size, p->stride, p->pad, l->out.h,
+                           l->out.w, l->gpu.output, err);
+}
+#endif
+
 const ecn_layer_ops ecn_maxpool_ops = {
     .name = "maxpool",
     .make = maxpool_make,
@@ -228,4 +243,5 @@ const ecn_layer_ops ecn_maxpool_ops = {
     .destroy = maxpool_destroy,
     .train_begin = maxpool_train_begin,
     .backward = maxpool_backward,
+    .forward_gpu = ECN_GPU_OP(maxpool_forward_gpu),
 };

@@ -93,6 +93,10 @@
 #include "cpu/blas.h"
 #include "detect/detections.h"
 
+#ifdef ECN_GPU
+#include "cuda/gpu.h"
+#endif
+
 typedef struct region_params {
     int coords, classes, n;
     float *biases; /* 2*n: anchor width, height in grid cells */
@@ -399,6 +403,20 @@ static void region_describe(const ecn_layer *l, char *buf, size_t n)
     if (n) buf[0] = 0;
 }
 
+/* ---- GPU inference: copy (unless in place), then the logistics and the
+ * per-cell softmax (cuda/yolo.cu).  Decoding stays on the host. */
+#ifdef ECN_GPU
+static int region_forward_gpu(ecn_layer *l, const float *const *in, const ecn_gpu_ctx *ctx, ecn_err *err)
+{
+    (void)ctx;
+    const region_params *p = l->p;
+    size_t bytes = ecn_layer_outputs(l) * (size_t)l->batch * sizeof(float);
+    if (ecn_gpu_copy(l->gpu.output, in[0], bytes, err)) return -1;
+    return ecn_gpu_region_activate(l->gpu.output, l->batch, p->n, l->out.w * l->out.h, p->coords, p->classes,
+                                   p->background, p->softmax, err);
+}
+#endif
+
 const ecn_layer_ops ecn_region_ops = {
     .name = "region",
     .make = region_make,
@@ -409,4 +427,5 @@ const ecn_layer_ops ecn_region_ops = {
     .destroy = region_destroy,
     .detections = region_detections,
     .max_detections = region_max_detections,
+    .forward_gpu = ECN_GPU_OP(region_forward_gpu),
 };

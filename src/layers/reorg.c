@@ -26,6 +26,10 @@
 
 #include "core/layer.h"
 
+#ifdef ECN_GPU
+#include "cuda/gpu.h"
+#endif
+
 typedef struct reorg_params {
     int stride, reverse;
 } reorg_params;
@@ -167,6 +171,16 @@ static void reorg_destroy(ecn_layer *l)
     l->p = NULL;
 }
 
+/* ---- GPU inference: one thread per input position (cuda/resample.cu). */
+#ifdef ECN_GPU
+static int reorg_forward_gpu(ecn_layer *l, const float *const *in, const ecn_gpu_ctx *ctx, ecn_err *err)
+{
+    (void)ctx;
+    const reorg_params *p = l->p;
+    return ecn_gpu_reorg(in[0], l->batch, l->in, p->stride, p->reverse, l->gpu.output, err);
+}
+#endif
+
 const ecn_layer_ops ecn_reorg_ops = {
     .name = "reorg",
     .make = reorg_make,
@@ -174,4 +188,5 @@ const ecn_layer_ops ecn_reorg_ops = {
     .backward = reorg_backward,
     .describe = reorg_describe,
     .destroy = reorg_destroy,
+    .forward_gpu = ECN_GPU_OP(reorg_forward_gpu),
 };

@@ -19,6 +19,10 @@
 #include "core/layer.h"
 #include "cpu/blas.h"
 
+#ifdef ECN_GPU
+#include "cuda/gpu.h"
+#endif
+
 typedef struct route_params {
     size_t sizes[ECN_MAX_SOURCES]; /* floats per image of each source */
 } route_params;
@@ -144,6 +148,23 @@ static void route_destroy(ecn_layer *l)
     l->p = NULL;
 }
 
+/* ---- GPU inference: each source's slice of every image, one 2-D copy
+ * (cuda/route_shortcut.cu). */
+#ifdef ECN_GPU
+static int route_forward_gpu(ecn_layer *l, const float *const *in, const ecn_gpu_ctx *ctx, ecn_err *err)
+{
+    (void)ctx;
+    const route_params *p = l->p;
+    size_t outputs = ecn_layer_outputs(l), offset = 0;
+    for (int k = 0; k < l->n_sources; k++) {
+        if (ecn_gpu_copy_rows(in[k], p->sizes[k], l->gpu.output + offset, outputs, p->sizes[k], l->batch, err))
+            return -1;
+        offset += p->sizes[k];
+    }
+    return 0;
+}
+#endif
+
 const ecn_layer_ops ecn_route_ops = {
     .name = "route",
     .make = route_make,
@@ -151,4 +172,5 @@ const ecn_layer_ops ecn_route_ops = {
     .backward = route_backward,
     .describe = route_describe,
     .destroy = route_destroy,
+    .forward_gpu = ECN_GPU_OP(route_forward_gpu),
 };

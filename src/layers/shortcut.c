@@ -30,6 +30,10 @@
 #include "cpu/activations.h"
 #include "cpu/blas.h"
 
+#ifdef ECN_GPU
+#include "cuda/gpu.h"
+#endif
+
 typedef struct shortcut_params {
     int from;           /* absolute index of the added layer */
     ecn_shape add;      /* its output shape */
@@ -212,6 +216,17 @@ static void shortcut_destroy(ecn_layer *l)
     l->p = NULL;
 }
 
+/* ---- GPU inference: the addition and the activation in one pass, the
+ * region rule included (cuda/route_shortcut.cu). */
+#ifdef ECN_GPU
+static int shortcut_forward_gpu(ecn_layer *l, const float *const *in, const ecn_gpu_ctx *ctx, ecn_err *err)
+{
+    (void)ctx;
+    const shortcut_params *p = l->p;
+    return ecn_gpu_shortcut(in[0], in[1], l->batch, l->out, p->add, p->alpha, p->beta, p->act, l->gpu.output, err);
+}
+#endif
+
 const ecn_layer_ops ecn_shortcut_ops = {
     .name = "shortcut",
     .make = shortcut_make,
@@ -219,4 +234,5 @@ const ecn_layer_ops ecn_shortcut_ops = {
     .backward = shortcut_backward,
     .describe = shortcut_describe,
     .destroy = shortcut_destroy,
+    .forward_gpu = ECN_GPU_OP(shortcut_forward_gpu),
 };

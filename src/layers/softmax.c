@@ -39,6 +39,10 @@
 #include "core/layer.h"
 #include "cpu/blas.h"
 
+#ifdef ECN_GPU
+#include "cuda/gpu.h"
+#endif
+
 typedef struct softmax_params {
     int groups;
     float temperature;
@@ -156,6 +160,18 @@ static void softmax_destroy(ecn_layer *l)
     l->p = NULL;
 }
 
+/* ---- GPU inference: one warp per run (cuda/softmax.cu). */
+#ifdef ECN_GPU
+static int softmax_forward_gpu(ecn_layer *l, const float *const *in, const ecn_gpu_ctx *ctx, ecn_err *err)
+{
+    (void)ctx;
+    const softmax_params *p = l->p;
+    int n = (int)(ecn_layer_inputs(l) / (size_t)p->groups);
+    ecn_gpu_runs runs = {n, 1, l->batch * p->groups, (size_t)n, 1};
+    return ecn_gpu_softmax(in[0], l->gpu.output, runs, p->temperature, err);
+}
+#endif
+
 const ecn_layer_ops ecn_softmax_ops = {
     .name = "softmax",
     .make = softmax_make,
@@ -163,4 +179,5 @@ const ecn_layer_ops ecn_softmax_ops = {
     .backward = softmax_backward,
     .describe = softmax_describe,
     .destroy = softmax_destroy,
+    .forward_gpu = ECN_GPU_OP(softmax_forward_gpu),
 };

@@ -257,4 +257,5 @@ const ecn_layer_ops ecn_split_ops = {
     .backward = split_backward,
     .describe = split_describe,
     .destroy = split_destroy,
+    .forward_gpu = ECN_GPU_OP(ecn_gpu_forward_copy), /* the identity at inference */
 };

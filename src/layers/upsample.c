@@ -16,6 +16,10 @@
 
 #include "core/layer.h"
 
+#ifdef ECN_GPU
+#include "cuda/gpu.h"
+#endif
+
 typedef struct upsample_params {
     int stride;
     float scale;
@@ -118,6 +122,16 @@ static void upsample_destroy(ecn_layer *l)
     l->p = NULL;
 }
 
+/* ---- GPU inference: one thread per output (cuda/resample.cu). */
+#ifdef ECN_GPU
+static int upsample_forward_gpu(ecn_layer *l, const float *const *in, const ecn_gpu_ctx *ctx, ecn_err *err)
+{
+    (void)ctx;
+    const upsample_params *p = l->p;
+    return ecn_gpu_upsample(in[0], l->batch * l->in.c, l->in.h, l->in.w, p->stride, p->scale, l->gpu.output, err);
+}
+#endif
+
 const ecn_layer_ops ecn_upsample_ops = {
     .name = "upsample",
     .make = upsample_make,
@@ -125,4 +139,5 @@ const ecn_layer_ops ecn_upsample_ops = {
     .backward = upsample_backward,
     .describe = upsample_describe,
     .destroy = upsample_destroy,
+    .forward_gpu = ECN_GPU_OP(upsample_forward_gpu),
 };

@@ -82,6 +82,10 @@
 #include "cpu/blas.h"
 #include "detect/detections.h"
 
+#ifdef ECN_GPU
+#include "cuda/gpu.h"
+#endif
+
 typedef struct yolo_params {
     int classes;
     int total;       /* anchors listed in the cfg (num) */
@@ -398,6 +402,20 @@ static void yolo_describe(const ecn_layer *l, char *buf, size_t n)
     if (n) buf[0] = 0;
 }
 
+/* ---- GPU inference: copy (unless in place), then the logistic on every
+ * entry but tw, th (cuda/yolo.cu).  Decoding the boxes stays on the host,
+ * which gets this layer's output after the forward pass. */
+#ifdef ECN_GPU
+static int yolo_forward_gpu(ecn_layer *l, const float *const *in, const ecn_gpu_ctx *ctx, ecn_err *err)
+{
+    (void)ctx;
+    const yolo_params *p = l->p;
+    size_t bytes = ecn_layer_outputs(l) * (size_t)l->batch * sizeof(float);
+    if (ecn_gpu_copy(l->gpu.output, in[0], bytes, err)) return -1;
+    return ecn_gpu_yolo_activate(l->gpu.output, l->batch, p->n, l->out.w * l->out.h, p->classes, err);
+}
+#endif
+
 const ecn_layer_ops ecn_yolo_ops = {
     .name = "yolo",
     .make = yolo_make,
@@ -408,4 +426,5 @@ const ecn_layer_ops ecn_yolo_ops = {
     .destroy = yolo_destroy,
     .detections = yolo_detections,
     .max_detections = yolo_max_detections,
+    .forward_gpu = ECN_GPU_OP(yolo_forward_gpu),
 };

@@ -58,6 +58,10 @@ int ecn_eval_classifier(ecn_net *net, const ecn_dataset *ds, ecn_eval_result *r,
         rc = ecn_dataset_batch(ds, idx, batch, net->input, NULL, NULL, x, NULL, 0, err);
         if (rc) break;
         const float *out = ecn_net_forward(net, x, NULL, NULL);
+        if (!out) {
+            rc = ecn_fail(err, "forward pass on the GPU: %s", ecn_net_gpu_error(net) ? ecn_net_gpu_error(net) : "failed");
+            break;
+        }
         for (int i = 0; i < count; i++) {
             int label = ds->labels[first + i];
             const float *p = out + (size_t)i * classes;
@@ -134,6 +138,10 @@ int ecn_eval_exits_run(ecn_net *net, const ecn_dataset *ds, ecn_exit_records *ou
         rc = ecn_dataset_batch(ds, idx, batch, net->input, NULL, NULL, x, NULL, 0, err);
         if (rc) break;
         const float *final = ecn_net_forward(net, x, NULL, NULL);
+        if (!final) {
+            rc = ecn_fail(err, "forward pass on the GPU: %s", ecn_net_gpu_error(net) ? ecn_net_gpu_error(net) : "failed");
+            break;
+        }
         if (ecn_net_split_error(net)) {
             rc = ecn_fail(err, "split round trip: %s", ecn_net_split_error(net));
             break;
