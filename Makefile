@@ -9,16 +9,14 @@
 #   make soak            64 edges against one cloud, 1 and 2 workers
 #   make fuzz            libFuzzer on the frame and reply decoders (FUZZ_SECONDS)
 #   make weights         retrain weights/*.weights from the datasets
-#   make GPU=1           reserved for the CUDA backend in cuda/
+#   make GPU=1           the same with the CUDA backend in cuda/ (build/gpu/;
+#                        CUBLAS=1 and CUDNN=1 add the cuBLAS / cuDNN paths)
+#   make test-gpu        the GPU tests, built with GPU=1; fail without a device
 
 CC       ?= cc
 SANITIZE ?= 0
 GPU      ?= 0
 ARCH     ?= -march=native
-
-ifeq ($(GPU),1)
-$(error the CUDA backend in cuda/ is not part of this build yet)
-endif
 
 ifeq ($(SANITIZE),1)
   BUILD  := build/san
