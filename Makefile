@@ -9,6 +9,7 @@
 #   make soak            64 edges against one cloud, 1 and 2 workers
 #   make fuzz            libFuzzer on the frame and reply decoders (FUZZ_SECONDS)
 #   make weights         retrain weights/*.weights from the datasets
+#   make weights-det     only the detectors (det-small, det-big) on a composed set
 #   make GPU=1           the same with the CUDA backend in cuda/ (build/gpu/;
 #                        CUBLAS=1 and CUDNN=1 add the cuBLAS / cuDNN paths)
 #   make test-gpu        the GPU tests, built with GPU=1; fail without a device
@@ -136,6 +137,20 @@ weights: $(ECNET)
 	$(ECNET) train cfg/fashion-branchy.cfg --data fashion-mnist --out build/train --seed 1 --threads 2
 	cp build/train/fashion-branchy_final.weights weights/fashion-branchy.weights
 	$(ECNET) eval cfg/fashion-branchy.cfg weights/fashion-branchy.weights --data fashion-mnist
+	@$(MAKE) --no-print-directory weights-det
+
+# The two detectors of the cascade, on the seed-1 composed set (generated
+# into build/det, not committed; the same bytes on every machine with the
+# darknet package's photographs).
+.PHONY: weights-det
+weights-det: $(ECNET)
+	$(ECNET) dataset compose --out build/det --seed 1
+	$(ECNET) train cfg/det-small.cfg --data build/det/det.data --out build/train --seed 1 --threads 2 --valid-limit 200
+	cp build/train/det-small_final.weights weights/det-small.weights
+	$(ECNET) map cfg/det-small.cfg weights/det-small.weights --data build/det/det.data --threads 2 --by-size
+	$(ECNET) train cfg/det-big.cfg --data build/det/det.data --out build/train --seed 1 --threads 2 --valid-limit 200
+	cp build/train/det-big_final.weights weights/det-big.weights
+	$(ECNET) map cfg/det-big.cfg weights/det-big.weights --data build/det/det.data --threads 2 --by-size
 
 demo: $(ECNET) $(BUILD)/darknet_ref
 	@ECNET=$(ECNET) BUILD=$(BUILD) sh tools/demo.sh

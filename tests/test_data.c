@@ -155,7 +155,7 @@ static void test_idx(const char *dir)
         CHECK(ecn_dataset_batch(&ds, idx, 1, (ecn_shape){1, 2, 3}, NULL, NULL, x, t, 6, &err) == -1 &&
                   contains(err.msg, "at least 7"),
               "short truth: %s", err.msg);
-        ecn_augment a = {1, 0, 0};
+        ecn_augment a = {.flip = 1, .crop_pad = 0};
         CHECK(ecn_dataset_batch(&ds, idx, 1, (ecn_shape){1, 2, 3}, &a, NULL, x, NULL, 0, &err) == -1,
               "augmentation without rng accepted");
         ecn_dataset_free(&ds);
@@ -322,7 +322,7 @@ static void test_fashion(void)
     for (int i = 0; i < tr.n; i++) order[i] = i;
     unsigned long long rng = 42;
     ecn_shuffle(order, tr.n, &rng);
-    ecn_augment aug = {1, 2, 0};
+    ecn_augment aug = {.flip = 1, .crop_pad = 2};
     float *xb = malloc((size_t)128 * 784 * sizeof *xb), *tb = malloc(128 * 10 * sizeof *tb);
     double t0 = now();
     for (int s = 0; s + 128 <= tr.n && rc == 0; s += 128)
@@ -373,7 +373,7 @@ static void test_augment(const char *dir)
 
     /* Flip only, seed chosen so the first draw flips and (checked) a second
      * that does not: example 0 mirrored, example 1 as is. */
-    ecn_augment flip = {1, 0, 0};
+    ecn_augment flip = {.flip = 1, .crop_pad = 0};
     unsigned long long s1 = seed_with_first_bit(1), r = s1, c = s1;
     ecn_rng_next(&c);
     int second = (int)(ecn_rng_next(&c) >> 63);
@@ -394,7 +394,7 @@ static void test_augment(const char *dir)
     CHECK(memcmp(a, plain, P * sizeof(float)) == 0, "seed with top bit 0 does not flip");
 
     /* Crop: predicted offsets, zeros outside. */
-    ecn_augment crop = {0, 3, 0};
+    ecn_augment crop = {.flip = 0, .crop_pad = 3};
     unsigned long long seed = 1234;
     r = seed;
     rc = ecn_dataset_batch(&ds, NULL, 6, in, &crop, &r, a, NULL, 0, &err);
@@ -417,7 +417,7 @@ static void test_augment(const char *dir)
     CHECK(r == c, "crop draws two numbers per image");
 
     /* Determinism with both: same seed, same bytes; another seed differs. */
-    ecn_augment both = {1, 2, 0};
+    ecn_augment both = {.flip = 1, .crop_pad = 2};
     unsigned long long r1 = 99, r2 = 99, r3 = 100;
     ecn_dataset_batch(&ds, NULL, 6, in, &both, &r1, a, NULL, 0, &err);
     ecn_dataset_batch(&ds, NULL, 6, in, &both, &r2, b, NULL, 0, &err);
@@ -428,7 +428,7 @@ static void test_augment(const char *dir)
     r1 = 5;
     ecn_dataset_batch(&ds, NULL, 6, in, NULL, &r1, a, NULL, 0, &err);
     CHECK(r1 == 5 && memcmp(a, plain, sizeof a) == 0, "no aug: rng untouched, plain images");
-    ecn_augment badaug = {0, -1, 0};
+    ecn_augment badaug = {.flip = 0, .crop_pad = -1};
     CHECK(ecn_dataset_batch(&ds, NULL, 1, in, &badaug, &r1, a, NULL, 0, &err) == -1,
           "negative crop_pad accepted");
     ecn_dataset_free(&ds);
@@ -533,7 +533,7 @@ static void test_classification(const char *dir)
         /* Grey input from RGB files (stb's conversion), and a flip. */
         float g[12], gf[12];
         unsigned long long r = seed_with_first_bit(1);
-        ecn_augment flip = {1, 0, 0};
+        ecn_augment flip = {.flip = 1, .crop_pad = 0};
         rc = ecn_dataset_batch(&ds, idx, 1, (ecn_shape){1, 3, 4}, NULL, NULL, g, NULL, 0, &err);
         rc |= ecn_dataset_batch(&ds, idx, 1, (ecn_shape){1, 3, 4}, &flip, &r, gf, NULL, 0, &err);
         CHECK(rc == 0, "grey batches: %s", err.msg);
@@ -642,7 +642,7 @@ static void test_detection(const char *dir)
               "truth_floats not a multiple of 5 accepted");
 
         /* Flip: x -> 1 - x (box order shuffled by the draws after the flip). */
-        ecn_augment flip = {1, 0, 0};
+        ecn_augment flip = {.flip = 1, .crop_pad = 0};
         unsigned long long r = seed_with_first_bit(1);
         float tf[15];
         rc = ecn_dataset_batch(&ds, (int[]){2}, 1, (ecn_shape){3, 6, 8}, &flip, &r, x, tf, 15, &err);
@@ -697,7 +697,7 @@ static void test_detection(const char *dir)
     if (rc == 0) {
         const int w = 64, h = 48;
         float *x = malloc((size_t)w * h * sizeof *x), t[5];
-        ecn_augment aug = {1, 4, 0.3f};
+        ecn_augment aug = {.flip = 1, .crop_pad = 4, .jitter = 0.3f};
         unsigned long long r = 2024;
         float worst = 0;
         int boxes = 0, flips = 0, failed = 0;

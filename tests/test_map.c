@@ -4,8 +4,10 @@
  * lists (VOC all-point and COCO 101-point), then whole sets where the
  * boxes' IoUs are known: a class with 3 truths and 4 detections, a
  * duplicate, a duplicate that VOC rejects and COCO gives to a second truth,
- * perfect detections, a class never detected, a class without truth.  The
- * tool runs on a tiny composed set with a random network and prints JSON.
+ * perfect detections, a class never detected, a class without truth; size
+ * ranges that ignore the truths and detections of other sizes.  The tool
+ * runs on a tiny composed set with a random network and prints JSON (with
+ * --by-size too).
  */
 #include <math.h>
 #include <stdio.h>
@@ -121,7 +123,7 @@ static void whole_set(void)
     class_voc_vs_coco(&s, &err);
     classes_simple(&s, &err);
     ecn_map_result r;
-    ecn_map_opts o = {.5f, .25f};
+    ecn_map_opts o = {.iou = .5f, .conf = .25f};
     int rc = ecn_map_evaluate(&s, 6, &o, &r, &err);
     CHECK(rc == 0, "evaluate: %s", err.msg);
     if (rc) return;
@@ -163,7 +165,7 @@ static void edges(void)
     ecn_map_set s = {0};
     ecn_err err = {{0}};
     ecn_map_result r;
-    ecn_map_opts o = {.5f, .25f};
+    ecn_map_opts o = {.iou = .5f, .conf = .25f};
     CHECK(ecn_map_evaluate(&s, 3, &o, &r, &err) == 0 && r.with_gt == 0 && r.map50 == -1 && r.map == -1,
           "an empty set: no classes with truth, mAP -1");
     ecn_map_result_free(&r);
@@ -179,6 +181,52 @@ static void edges(void)
           "classes, scores and image kept");
     CHECK(s.n_det == 2 && near(s.det[0].box.x, .925) && near(s.det[0].box.w, .15) && near(s.det[0].box.h, .2),
           "clipped at the right edge: x %.4f w %.4f", s.det[0].box.x, s.det[0].box.w);
+    ecn_map_set_free(&s);
+}
+
+/* Size ranges, on one 128 x 128 image: truth S (side 10 px) and L (side 50
+ * px), detections by score: fL .95 (50 px, on nothing), dL .9 (on L),
+ * dS .85 (on S), fS .8 (10 px, on nothing).
+ *   all sizes: FP TP TP FP, 2 truths: precision 1/2, 2/3 at the TPs, envelope
+ *     2/3 for both: VOC (2/3 + 2/3)/2 = 2/3; COCO also 2/3 (perfect boxes).
+ *   small [0, 16): fL is outside and takes nothing, dL takes the ignored L:
+ *     both ignored; dS TP, fS FP: AP 1 (VOC and COCO), 1 truth, 1 TP 1 FP.
+ *   large [32, inf): fL FP, dL TP, dS takes the ignored S, fS is outside:
+ *     AP 1/2.  */
+static void size_ranges(void)
+{
+    ecn_map_set s = {0};
+    ecn_err err = {{0}};
+    s.image_w = s.image_h = 128;
+    float a = 10 / 128.f, b = 50 / 128.f;
+    ecn_map_add_gt(&s, 0, 0, B(.2f, .2f, a, a), &err);
+    ecn_map_add_gt(&s, 0, 0, B(.6f, .6f, b, b), &err);
+    ecn_map_add_det(&s, 0, 0, .95f, B(.25f, .75f, b, b), &err);
+    ecn_map_add_det(&s, 0, 0, .9f, B(.6f, .6f, b, b), &err);
+    ecn_map_add_det(&s, 0, 0, .85f, B(.2f, .2f, a, a), &err);
+    ecn_map_add_det(&s, 0, 0, .8f, B(.9f, .1f, a, a), &err);
+    CHECK(near(s.gt[0].side, 10) && near(s.det[0].side, 50), "sides in pixels: %.4f, %.4f", s.gt[0].side,
+          s.det[0].side);
+    ecn_map_opts all = {.iou = .5f, .conf = .25f}, small = all, large = all;
+    small.side_max = 16;
+    large.side_min = 32, large.side_max = 1e30f;
+    ecn_map_result r;
+    CHECK(ecn_map_evaluate(&s, 1, &all, &r, &err) == 0 && near(r.map50, 2 / 3.) && near(r.map, 2 / 3.) &&
+              r.gt == 2 && r.tp == 2 && r.fp == 2,
+          "all sizes: AP50 %.6f AP %.6f (2/3)", r.map50, r.map);
+    ecn_map_result_free(&r);
+    CHECK(ecn_map_evaluate(&s, 1, &small, &r, &err) == 0 && near(r.map50, 1) && near(r.map, 1) && r.gt == 1 &&
+              r.tp == 1 && r.fp == 1 && r.per_class[0].det == 2,
+          "small: AP50 %.6f AP %.6f (1), gt %d tp %d fp %d", r.map50, r.map, r.gt, r.tp, r.fp);
+    ecn_map_result_free(&r);
+    CHECK(ecn_map_evaluate(&s, 1, &large, &r, &err) == 0 && near(r.map50, .5) && near(r.map, .5) && r.gt == 1 &&
+              r.tp == 1 && r.fp == 1,
+          "large: AP50 %.6f AP %.6f (1/2), gt %d tp %d fp %d", r.map50, r.map, r.gt, r.tp, r.fp);
+    ecn_map_result_free(&r);
+    small.side_min = 100, small.side_max = 200;
+    CHECK(ecn_map_evaluate(&s, 1, &small, &r, &err) == 0 && r.with_gt == 0 && r.map50 == -1 && r.fp == 0,
+          "a range with no truth: no AP, nothing counted");
+    ecn_map_result_free(&r);
     ecn_map_set_free(&s);
 }
 
@@ -233,6 +281,14 @@ static void tool(void)
                      dir, dir);
     CHECK(rc == 0, "the table with --limit 2: exit %d", rc);
     CHECK(test_system("grep -q '2 images' %s/map.txt", dir) == 0, "the table says 2 images");
+    rc = test_system("%s map %s/tiny.cfg --data %s/set/det.data --threads 1 --by-size --json > %s/size.json 2>/dev/null",
+                     e, dir, dir, dir);
+    CHECK(rc == 0, "--by-size --json: exit %d", rc);
+    if (test_system("command -v jq >/dev/null 2>&1") == 0)
+        CHECK(test_system("jq -e '(.by_size | length) == 3 and .by_size[0].size == \"small\" and "
+                          "([.by_size[].gt] | add) == .gt' %s/size.json >/dev/null",
+                          dir) == 0,
+              "by_size: small, medium, large, their truths adding up to all");
     CHECK(test_system("%s map %s/tiny.cfg 2>/dev/null", e, dir) == 2, "no --data: exit 2");
     test_rmdir(dir);
     free(dir);
@@ -243,6 +299,7 @@ int main(void)
     ranked_lists();
     whole_set();
     edges();
+    size_ranges();
     tool();
     return test_finish("test_map");
 }

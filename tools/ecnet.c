@@ -19,6 +19,8 @@ int cmd_edge(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
 int cmd_anchors(int argc, char **argv);
 int cmd_map(int argc, char **argv);
+int cmd_cascade(int argc, char **argv);
+int cmd_discriminator(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -40,6 +42,8 @@ static const struct {
     {"dataset", cmd_dataset, "compose a detection set: Fashion-MNIST items on photographs and patterns"},
     {"anchors", cmd_anchors, "anchor boxes for a detector by k-means on a data set's boxes"},
     {"map", cmd_map, "mAP of a detector: VOC AP50 and COCO AP@[.5:.95], per class"},
+    {"cascade", cmd_cascade, "small-big detector cascade: upload policies, objects found, mAP, sweeps"},
+    {"discriminator", cmd_discriminator, "fit the cascade's difficult-case discriminator on a train list"},
 };
 
 static void usage(FILE *f)

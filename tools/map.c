@@ -6,52 +6,28 @@
  * [yolo]/[region] head decoded, the letterbox undone, per-class NMS; each
  * class of each box with probability above --thresh becomes a scored
  * detection.  src/detect/map.c matches them to the label files' boxes and
- * computes VOC AP50 and COCO AP .50:.95 per class. */
+ * computes VOC AP50 and COCO AP .50:.95 per class; --by-size also for the
+ * true boxes of each size range alone (COCO's area ranges, by side). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "detect/map.h"
+#include "detect/map_net.h"
 #include "train/data.h"
 
 typedef struct map_args {
     const char *data;
     float thresh, nms;
-    int resize, limit, json;
+    int resize, limit, json, by_size;
 } map_args;
 
-static int classes_mismatch(ecn_err *err, int net_classes, int data_classes)
-{
-    snprintf(err->msg, sizeof err->msg, "the network detects %d classes, the data set has %d: expected the same",
-             net_classes, data_classes);
-    return -1;
-}
-
-/* Detections of image i of the set into the map set. */
-static int run_image(ecn_net *net, const ecn_dataset *ds, int i, const map_args *a, ecn_map_set *ms, ecn_err *err)
-{
-    ecn_shape s = ecn_net_input_shape(net);
-    ecn_image im = {0}, in = {0};
-    ecn_detection *dets = NULL;
-    int n = 0, rc = ecn_image_load(ds->paths[i], s.c, &im, err);
-    if (!rc) rc = a->resize ? ecn_image_resize(&im, s.w, s.h, &in, err) : ecn_image_letterbox(&im, s.w, s.h, &in, err);
-    if (!rc) {
-        ecn_net_forward(net, in.data, NULL, NULL);
-        ecn_detect_opts dop = {a->thresh, a->nms, im.w, im.h, !a->resize};
-        rc = ecn_net_detections(net, &dop, &dets, &n, err);
-    }
-    if (!rc && n > 0 && dets[0].classes != ds->classes)
-        rc = classes_mismatch(err, dets[0].classes, ds->classes);
-    if (!rc) rc = ecn_map_add_detections(ms, i, dets, n, err);
-    for (int b = 0; !rc && b < ds->n_boxes[i]; b++) {
-        const ecn_box_label *l = &ds->boxes[i][b];
-        rc = ecn_map_add_gt(ms, i, l->cls, (ecn_box){l->x, l->y, l->w, l->h}, err);
-    }
-    ecn_detections_free(dets, n);
-    ecn_image_free(&im);
-    ecn_image_free(&in);
-    return rc;
-}
+/* The size ranges of --by-size: sqrt(w h) of a box in pixels. */
+static const struct size_range {
+    const char *name;
+    float lo, hi;
+} size_ranges[] = {{"small", 0, 16}, {"medium", 16, 32}, {"large", 32, 1e30f}};
+enum { N_SIZES = sizeof size_ranges / sizeof size_ranges[0] };
 
 static const char *class_name(const ecn_dataset *ds, int k, char *buf, size_t n)
 {
@@ -92,7 +68,7 @@ static void print_json(const ecn_dataset *ds, const ecn_map_result *r, const map
         json_ap("ap75", c->ap_at[5]);
         printf(",\"tp\":%d,\"fp\":%d,\"precision\":%.6f,\"recall\":%.6f}", c->tp, c->fp, c->precision, c->recall);
     }
-    printf("]}\n");
+    printf("]");
 }
 
 static void print_table(const ecn_dataset *ds, const ecn_map_result *r, const ecn_map_opts *o, int images,
@@ -114,31 +90,79 @@ static void print_table(const ecn_dataset *ds, const ecn_map_result *r, const ec
     printf("%d images, %d classes with ground truth, %.1f images/s\n", images, r->with_gt, images / seconds);
 }
 
-/* Every image of the valid list (or the first --limit) through the net. */
-static int collect(ecn_net *net, const ecn_dataset *ds, const map_args *a, int images, ecn_map_set *ms)
+typedef struct progress_state {
+    int json;
+    double start;
+} progress_state;
+
+static void on_progress(void *user, int done, int total)
 {
-    ecn_err err;
-    double start = cli_now();
-    for (int i = 0; i < images; i++) {
-        if (run_image(net, ds, i, a, ms, &err)) return cli_fail(&err);
-        if (i + 1 == images || i % 10 == 0) cli_progress(a->json, "map", i + 1, images, cli_now() - start);
+    const progress_state *p = user;
+    cli_progress(p->json, "map", done, total, cli_now() - p->start);
+}
+
+static void print_sizes_json(const ecn_map_result *by)
+{
+    printf(",\"by_size\":[");
+    for (int k = 0; k < N_SIZES; k++) {
+        printf("%s{\"size\":\"%s\",\"min_px\":%g,", k ? "," : "", size_ranges[k].name, size_ranges[k].lo);
+        if (size_ranges[k].hi < 1e29f) printf("\"max_px\":%g,", size_ranges[k].hi);
+        else printf("\"max_px\":null,");
+        json_ap("map50", by[k].map50);
+        printf(",");
+        json_ap("map", by[k].map);
+        printf(",\"gt\":%d,\"tp\":%d,\"fp\":%d,\"recall\":%.6f}", by[k].gt, by[k].tp, by[k].fp, by[k].recall);
     }
-    return EXIT_OK;
+    printf("]");
+}
+
+static void print_sizes_table(const ecn_map_result *by, const ecn_map_opts *o)
+{
+    printf("\n%-7s %-10s %6s %8s %8s %8s\n", "size", "pixels", "gt", "AP50", "AP", "R");
+    for (int k = 0; k < N_SIZES; k++) {
+        char px[32];
+        if (size_ranges[k].hi < 1e29f) snprintf(px, sizeof px, "%g-%g", size_ranges[k].lo, size_ranges[k].hi);
+        else snprintf(px, sizeof px, ">= %g", size_ranges[k].lo);
+        printf("%-7s %-10s %6d %7.2f%% %7.2f%% %7.2f%%\n", size_ranges[k].name, px, by[k].gt, 100 * by[k].map50,
+               100 * by[k].map, 100 * by[k].recall);
+    }
+    printf("(size: sqrt(w h) of the true box in pixels; R at score >= %.2f)\n", o->conf);
+}
+
+/* The mAP of every size range of --by-size into by[]. */
+static int evaluate_sizes(const ecn_map_set *ms, int classes, const ecn_map_opts *o, ecn_map_result *by, ecn_err *err)
+{
+    for (int k = 0; k < N_SIZES; k++) {
+        ecn_map_opts so = *o;
+        so.side_min = size_ranges[k].lo, so.side_max = size_ranges[k].hi;
+        if (ecn_map_evaluate(ms, classes, &so, &by[k], err)) return -1;
+    }
+    return 0;
 }
 
 static int evaluate(ecn_net *net, const ecn_dataset *ds, const map_args *a, const ecn_map_opts *o)
 {
     int images = a->limit > 0 && a->limit < ds->n ? a->limit : ds->n;
     ecn_map_set ms = {0};
-    ecn_map_result r = {0};
+    ecn_map_result r = {0}, by[N_SIZES] = {{0}};
     ecn_err err;
+    ecn_map_run_opts ro = {a->thresh, a->nms, a->resize, a->limit};
     double start = cli_now();
-    int rc = collect(net, ds, a, images, &ms);
+    progress_state ps = {a->json, start};
+    int rc = ecn_map_run(net, ds, &ro, &ms, on_progress, &ps, &err) ? cli_fail(&err) : EXIT_OK;
     if (!rc && ecn_map_evaluate(&ms, ds->classes, o, &r, &err)) rc = cli_fail(&err);
+    if (!rc && a->by_size && evaluate_sizes(&ms, ds->classes, o, by, &err)) rc = cli_fail(&err);
     double seconds = cli_now() - start;
-    if (!rc && a->json) print_json(ds, &r, a, o, images, seconds);
-    else if (!rc) print_table(ds, &r, o, images, seconds);
+    if (!rc && a->json) {
+        print_json(ds, &r, a, o, images, seconds);
+        if (a->by_size) print_sizes_json(by);
+        printf("}\n");
+    } else if (!rc) {
+        print_table(ds, &r, o, images, seconds);
+        if (a->by_size) print_sizes_table(by, o);
+    }
     if (!rc && r.with_gt == 0) fprintf(stderr, "warning: no ground-truth boxes: the mAP is undefined (null)\n");
+    for (int k = 0; k < N_SIZES; k++) ecn_map_result_free(&by[k]);
     ecn_map_result_free(&r);
     ecn_map_set_free(&ms);
     return rc;
@@ -146,13 +170,7 @@ static int evaluate(ecn_net *net, const ecn_dataset *ds, const map_args *a, cons
 
 static int check_net(ecn_net *net, const ecn_dataset *ds)
 {
-    int heads = 0;
-    for (int i = 0; i < ecn_net_layer_count(net); i++) {
-        ecn_layer_info li;
-        ecn_net_layer_info(net, i, &li);
-        heads += strcmp(li.type, "yolo") == 0 || strcmp(li.type, "region") == 0;
-    }
-    if (!heads) {
+    if (!ecn_net_is_detector(net)) {
         fprintf(stderr, "ecnet: the network has no [yolo] or [region] layer to detect with\n");
         return EXIT_FAIL;
     }
@@ -165,8 +183,8 @@ static int check_net(ecn_net *net, const ecn_dataset *ds)
 
 int cmd_map(int argc, char **argv)
 {
-    map_args a = {NULL, .005f, .45f, 0, 0, 0};
-    ecn_map_opts o = {.5f, .25f};
+    map_args a = {NULL, .005f, .45f, 0, 0, 0, 0};
+    ecn_map_opts o = {.iou = .5f, .conf = .25f};
     int threads = 0, seed = 1;
     cli_opt opts[] = {
         {"--data", OPT_STRING, &a.data, "DATA", "a Darknet detection .data file (its valid list)"},
@@ -178,14 +196,15 @@ int cmd_map(int argc, char **argv)
         {"--resize", OPT_FLAG, &a.resize, NULL, "plain resize to the input instead of the letterbox"},
         {"--seed", OPT_INT, &seed, "S", "without WEIGHTS: seed of the random parameters (default 1)"},
         {"--threads", OPT_INT, &threads, "T", "worker threads (default: one per core)"},
+        {"--by-size", OPT_FLAG, &a.by_size, NULL, "also mAP per box size: small < 16 px, medium 16-32, large >= 32"},
         {"--json", OPT_FLAG, &a.json, NULL, "print one JSON object: map50, map, map75, per_class, ..."},
     };
-    cli_spec spec = {"ecnet map CFG [WEIGHTS] --data DATA [--thresh T] [--nms IOU] [--iou IOU] [--limit N] [--json]",
+    cli_spec spec = {"ecnet map CFG [WEIGHTS] --data DATA [--thresh T] [--nms IOU] [--iou IOU] [--limit N] [--by-size] [--json]",
                      "Mean average precision of a detector on the valid list of a .data file: VOC\n"
                      "AP50 (all-point interpolation) and COCO AP over IoU .50:.05:.95 (101-point\n"
                      "interpolation), per class and their means over the classes with ground truth.\n"
                      "Without WEIGHTS the network gets random parameters (a baseline).",
-                     opts, 10, 1, 2};
+                     opts, 11, 1, 2};
     const char *pos[2] = {NULL, NULL};
     int n_pos, rc = cli_parse(&spec, argc, argv, pos, &n_pos);
     if (rc >= 0) return rc;

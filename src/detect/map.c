@@ -14,6 +14,10 @@
  *      tested exactly, as 100 cum(i) >= t npos, so no rounding decides.
  *   Both sums run once from the last rank to the first, carrying the
  *   running maximum of the precision.
+ * With a size range, step 2 marks some detections "ignored" (they took a
+ * truth outside the range, or took nothing and are outside it themselves);
+ * they are dropped from the ranking before step 3, and npos counts only the
+ * truths in the range.
  */
 #include "map.h"
 
@@ -39,14 +43,21 @@ static int push(ecn_map_item **v, int *n, int *cap, ecn_map_item it, ecn_err *er
     return 0;
 }
 
+/* sqrt(w h) of a box in the pixels of the image being added. */
+static float side_of(const ecn_map_set *s, ecn_box b)
+{
+    float w = b.w * (s->image_w > 0 ? s->image_w : 1), h = b.h * (s->image_h > 0 ? s->image_h : 1);
+    return w > 0 && h > 0 ? sqrtf(w * h) : 0;
+}
+
 int ecn_map_add_gt(ecn_map_set *s, int image, int cls, ecn_box box, ecn_err *err)
 {
-    return push(&s->gt, &s->n_gt, &s->cap_gt, (ecn_map_item){image, cls, 0, box}, err);
+    return push(&s->gt, &s->n_gt, &s->cap_gt, (ecn_map_item){image, cls, 0, box, side_of(s, box)}, err);
 }
 
 int ecn_map_add_det(ecn_map_set *s, int image, int cls, float score, ecn_box box, ecn_err *err)
 {
-    return push(&s->det, &s->n_det, &s->cap_det, (ecn_map_item){image, cls, score, box}, err);
+    return push(&s->det, &s->n_det, &s->cap_det, (ecn_map_item){image, cls, score, box, side_of(s, box)}, err);
 }
 
 static float clamp01(float v) { return v < 0 ? 0 : v > 1 ? 1 : v; }
@@ -154,36 +165,64 @@ static double iou_of(ecn_box a, ecn_box b)
     return v >= 0 ? v : 0; /* NaN (two empty boxes) counts as no overlap */
 }
 
-/* The ground truth that detection d takes at IoU t, or -1.  VOC: the best
- * overlap of all, if above t and free; COCO: the best free one, if >= t. */
-static int take(const keyed *d, const keyed *g, int a, int b, double t, int coco, const unsigned char *taken)
+/* The ground truth that detection d takes at IoU t, or -1; *ignored is set
+ * when that truth is outside the size range (ign[j] = 1).  VOC: the best
+ * overlap of all, if above t and (a counted one) free; COCO: the best free
+ * counted one if >= t, else the best free ignored one if >= t. */
+static int take(const keyed *d, const keyed *g, int a, int b, double t, int coco, const unsigned char *taken,
+                const unsigned char *ign, int *ignored)
 {
-    int best = -1;
-    double best_iou = -1;
+    int best = -1, best_ign = -1;
+    double best_iou = -1, best_ign_iou = -1;
     for (int j = a; j < b; j++) {
         if (coco && taken[j]) continue;
         double iou = iou_of(d->it.box, g[j].it.box);
-        if (iou > best_iou) {
+        if (coco && ign[j]) {
+            if (iou > best_ign_iou) best_ign_iou = iou, best_ign = j;
+        } else if (iou > best_iou) {
             best_iou = iou;
             best = j;
         }
     }
-    if (best < 0) return -1;
-    if (coco) return best_iou >= t ? best : -1;
-    return best_iou > t && !taken[best] ? best : -1;
+    *ignored = 0;
+    if (coco) {
+        if (best >= 0 && best_iou >= t) return best;
+        *ignored = 1;
+        return best_ign >= 0 && best_ign_iou >= t ? best_ign : -1;
+    }
+    if (best < 0 || !(best_iou > t)) return -1;
+    *ignored = ign[best];
+    return ign[best] || !taken[best] ? best : -1;
 }
 
-static void match(const keyed *d, int nd, const keyed *g, int ng, double t, int coco, unsigned char *tp,
-                  unsigned char *taken)
+/* tp[i]: 1 true positive, 0 false positive, 2 ignored (it took an ignored
+ * truth, or took nothing and is outside the size range itself). */
+static void match(const keyed *d, int nd, const keyed *g, int ng, double t, int coco, const ecn_map_opts *o,
+                  const unsigned char *ign, unsigned char *tp, unsigned char *taken)
 {
     memset(taken, 0, (size_t)ng);
     for (int i = 0; i < nd; i++) {
-        int a = lower_image(g, ng, d[i].it.image), b = a;
+        int a = lower_image(g, ng, d[i].it.image), b = a, ignored;
         while (b < ng && g[b].it.image == d[i].it.image) b++;
-        int j = take(&d[i], g, a, b, t, coco, taken);
-        tp[i] = j >= 0;
+        int j = take(&d[i], g, a, b, t, coco, taken, ign, &ignored);
+        int outside = o->side_max > 0 && !(d[i].it.side >= o->side_min && d[i].it.side < o->side_max);
         if (j >= 0) taken[j] = 1;
+        tp[i] = j >= 0 ? (ignored ? 2 : 1) : outside ? 2 : 0;
     }
+}
+
+/* Drop the ignored entries (2) of tp[0..n), keeping the order; returns how
+ * many are left, and in *kept_above how many of the first `above` are. */
+static int drop_ignored(unsigned char *tp, int n, int above, int *kept_above)
+{
+    int k = 0;
+    *kept_above = 0;
+    for (int i = 0; i < n; i++) {
+        if (tp[i] == 2) continue;
+        tp[k++] = tp[i];
+        if (i < above) ++*kept_above;
+    }
+    return k;
 }
 
 /* ---- evaluation ---------------------------------------------------------- */
@@ -205,28 +244,42 @@ static keyed *sorted_copy(const ecn_map_item *v, int n, int (*cmp)(const void *,
     return k;
 }
 
-/* One class: d[0..nd) ranked, g[0..ng) by image; tp and taken are scratch. */
+/* Marks the truths outside the size range; returns how many are counted. */
+static int mark_ignored(const keyed *g, int ng, const ecn_map_opts *o, unsigned char *ign)
+{
+    int counted = 0;
+    for (int j = 0; j < ng; j++) {
+        ign[j] = o->side_max > 0 && !(g[j].it.side >= o->side_min && g[j].it.side < o->side_max);
+        counted += !ign[j];
+    }
+    return counted;
+}
+
+/* One class: d[0..nd) ranked, g[0..ng) by image; tp, taken and ign are scratch. */
 static void evaluate_class(const keyed *d, int nd, const keyed *g, int ng, const ecn_map_opts *o, unsigned char *tp,
-                           unsigned char *taken, ecn_map_class *c)
+                           unsigned char *taken, unsigned char *ign, ecn_map_class *c)
 {
     memset(c, 0, sizeof *c);
-    c->gt = ng, c->det = nd;
+    int npos = mark_ignored(g, ng, o, ign);
     int above = 0; /* detections with score >= conf: a prefix of the ranking */
     while (above < nd && d[above].it.score >= o->conf) above++;
-    match(d, nd, g, ng, o->iou, 0, tp, taken);
+    match(d, nd, g, ng, o->iou, 0, o, ign, tp, taken);
+    int n = drop_ignored(tp, nd, above, &above);
+    c->gt = npos, c->det = n;
     for (int i = 0; i < above; i++) c->tp += tp[i];
     c->fp = above - c->tp;
     c->precision = above ? (double)c->tp / above : 0;
-    c->recall = ng ? (double)c->tp / ng : 0;
-    if (!ng) {
+    c->recall = npos ? (double)c->tp / npos : 0;
+    if (!npos) {
         c->ap50 = c->ap = -1;
         for (int k = 0; k < ECN_MAP_IOUS; k++) c->ap_at[k] = -1;
         return;
     }
-    c->ap50 = ecn_ap_voc(tp, nd, ng);
+    c->ap50 = ecn_ap_voc(tp, n, npos);
     for (int k = 0; k < ECN_MAP_IOUS; k++) {
-        match(d, nd, g, ng, (50 + 5 * k) / 100.0, 1, tp, taken);
-        c->ap_at[k] = ecn_ap_coco(tp, nd, ng);
+        int unused;
+        match(d, nd, g, ng, (50 + 5 * k) / 100.0, 1, o, ign, tp, taken);
+        c->ap_at[k] = ecn_ap_coco(tp, drop_ignored(tp, nd, 0, &unused), npos);
         c->ap += c->ap_at[k] / ECN_MAP_IOUS;
     }
 }
@@ -260,14 +313,15 @@ int ecn_map_evaluate(const ecn_map_set *s, int classes, const ecn_map_opts *o, e
     keyed *g = d ? sorted_copy(s->gt, s->n_gt, by_class_image, err) : NULL;
     unsigned char *tp = g ? ecn_calloc((size_t)s->n_det + 1, 1, err) : NULL;
     unsigned char *taken = tp ? ecn_calloc((size_t)s->n_gt + 1, 1, err) : NULL;
-    r->per_class = taken ? ecn_calloc((size_t)classes, sizeof *r->per_class, err) : NULL;
+    unsigned char *ign = taken ? ecn_calloc((size_t)s->n_gt + 1, 1, err) : NULL;
+    r->per_class = ign ? ecn_calloc((size_t)classes, sizeof *r->per_class, err) : NULL;
     if (r->per_class) {
         r->classes = classes;
         for (int c = 0, di = 0, gi = 0; c < classes; c++) {
             int d0 = di, g0 = gi;
             while (di < s->n_det && d[di].it.cls == c) di++;
             while (gi < s->n_gt && g[gi].it.cls == c) gi++;
-            evaluate_class(d + d0, di - d0, g + g0, gi - g0, o, tp, taken, &r->per_class[c]);
+            evaluate_class(d + d0, di - d0, g + g0, gi - g0, o, tp, taken, ign, &r->per_class[c]);
         }
         summarize(r);
     }
@@ -275,6 +329,7 @@ int ecn_map_evaluate(const ecn_map_set *s, int classes, const ecn_map_opts *o, e
     free(g);
     free(tp);
     free(taken);
+    free(ign);
     return r->per_class ? 0 : -1;
 }
 

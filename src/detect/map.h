@@ -16,6 +16,15 @@
  *         rank whose recall >= r (0 when the recall never gets there);
  *         ap = mean of the ten AP_t.
  *   map50, map: means over the classes that have ground truth.
+ *
+ * Size ranges (COCO's area ranges, by side instead of area): with
+ * side_max > 0 only the ground truths whose side sqrt(w h) in pixels is in
+ * [side_min, side_max) count.  The others are "ignored": a detection that
+ * they would take (VOC: the truth of highest IoU is ignored and above the
+ * IoU; COCO: no counted truth is free at t, an ignored one is) is neither a
+ * true nor a false positive, and a detection that takes nothing counts as a
+ * false positive only when its own side is in the range.  So AP for small
+ * objects is not charged for the large ones a detector finds.
  */
 #ifndef ECN_MAP_H
 #define ECN_MAP_H
@@ -28,11 +37,13 @@ typedef struct ecn_map_item {
     int image, cls;
     float score; /* detections only */
     ecn_box box;
+    float side;  /* sqrt(w h) in pixels (in relative units when the image size is 0) */
 } ecn_map_item;
 
 typedef struct ecn_map_set {
     ecn_map_item *gt, *det;
     int n_gt, n_det, cap_gt, cap_det;
+    int image_w, image_h; /* pixel size of the image whose boxes are being added; 0: unknown */
 } ecn_map_set;
 
 int ecn_map_add_gt(ecn_map_set *s, int image, int cls, ecn_box box, ecn_err *err);
@@ -46,6 +57,7 @@ void ecn_map_set_free(ecn_map_set *s);
 typedef struct ecn_map_opts {
     float iou;  /* IoU of ap50 and of the precision/recall figures (0.5) */
     float conf; /* score from which precision and recall are counted (0.25) */
+    float side_min, side_max; /* size range of the counted truths, pixels; side_max 0: all */
 } ecn_map_opts;
 
 typedef struct ecn_map_class {

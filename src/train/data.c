@@ -875,6 +875,63 @@ static int write_boxes(const ecn_box_label *b, int n, const geom *g, float *trut
     return written;
 }
 
+/* RGB <-> HSV, all in [0, 1] (h a share of the circle). */
+static void rgb_to_hsv(float r, float g, float b, float *h, float *s, float *v)
+{
+    float mx = fmaxf(r, fmaxf(g, b)), mn = fminf(r, fminf(g, b)), d = mx - mn;
+    *v = mx;
+    *s = mx > 0 ? d / mx : 0;
+    if (d <= 0) {
+        *h = 0;
+        return;
+    }
+    float hh = r == mx ? (g - b) / d : g == mx ? 2 + (b - r) / d : 4 + (r - g) / d;
+    hh /= 6;
+    *h = hh < 0 ? hh + 1 : hh;
+}
+
+static void hsv_to_rgb(float h, float s, float v, float *r, float *g, float *b)
+{
+    float hh = h * 6;
+    int sector = (int)floorf(hh);
+    float f = hh - sector, p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
+    switch (((sector % 6) + 6) % 6) {
+    case 0: *r = v, *g = t, *b = p; break;
+    case 1: *r = q, *g = v, *b = p; break;
+    case 2: *r = p, *g = v, *b = t; break;
+    case 3: *r = p, *g = q, *b = v; break;
+    case 4: *r = t, *g = p, *b = v; break;
+    default: *r = v, *g = p, *b = q; break;
+    }
+}
+
+/* A factor log-uniform in [1/m, m] from u in [0, 1); m of 0 means 1. */
+static float log_uniform(float m, float u) { return m > 0 ? powf(m, 2 * u - 1) : 1; }
+
+/* The colour change of an RGB image (CHW, plane floats per channel). */
+static void distort_colour(float *x, size_t plane, const ecn_augment *aug, unsigned long long *rng)
+{
+    float dh = (2 * ecn_rng_uniform(rng) - 1) * aug->hue;
+    float fs = log_uniform(aug->saturation, ecn_rng_uniform(rng));
+    float fv = log_uniform(aug->exposure, ecn_rng_uniform(rng));
+    float *r = x, *g = x + plane, *b = x + 2 * plane;
+    for (size_t k = 0; k < plane; k++) {
+        float h, s, v;
+        rgb_to_hsv(r[k], g[k], b[k], &h, &s, &v);
+        h += dh;
+        h -= floorf(h);
+        s = clamp01(s * fs);
+        v = clamp01(v * fv);
+        hsv_to_rgb(h, s, v, &r[k], &g[k], &b[k]);
+    }
+}
+
+static int colour_on(const ecn_augment *aug)
+{
+    return aug && (aug->hue != 0 || (aug->saturation != 0 && aug->saturation != 1) ||
+                   (aug->exposure != 0 && aug->exposure != 1));
+}
+
 static int fill_one(const ecn_dataset *ds, int i, ecn_shape in, const ecn_augment *aug,
                     unsigned long long *rng, const float *lut, float *x, float *truth,
                     int truth_floats, ecn_err *err)
@@ -943,6 +1000,7 @@ static int fill_one(const ecn_dataset *ds, int i, ecn_shape in, const ecn_augmen
         }
     }
     ecn_image_free(&im);
+    if (in.c == 3 && colour_on(aug)) distort_colour(x, plane, aug, rng);
 
     if (!truth) {
         /* the box order is still drawn, so rng advances the same with or without truth */
@@ -999,6 +1057,10 @@ int ecn_dataset_batch(const ecn_dataset *ds, const int *indices, int count, ecn_
             return ecn_fail(err, "batch: crop_pad %d: expected 0 or more", aug->crop_pad);
         if (!(aug->jitter >= 0 && aug->jitter < .5f))
             return ecn_fail(err, "batch: jitter %g: expected 0 to below 0.5", aug->jitter);
+        if (!(aug->hue >= 0 && aug->hue <= .5f) || !(aug->saturation == 0 || aug->saturation >= 1) ||
+            !(aug->exposure == 0 || aug->exposure >= 1))
+            return ecn_fail(err, "batch: hue %g, saturation %g, exposure %g: expected hue 0 to 0.5, the "
+                            "others 0 or at least 1", aug->hue, aug->saturation, aug->exposure);
     }
     if (truth) {
         if (det && (truth_floats <= 0 || truth_floats % 5))

@@ -59,7 +59,7 @@
  * detection jitter (a crop, see below); a plain Darknet resize
  * (ecn_image_resize) to in.w x in.h when the size differs; then the random
  * crop (pad with zeros by crop_pad on every side, take an in.w x in.h window
- * at a random offset) and the random horizontal flip.  Without aug nothing
+ * at a random offset), the random horizontal flip and the colour change.  Without aug nothing
  * random happens and rng is not touched.
  *
  * The random draws per example (so a caller can predict them), in order,
@@ -71,6 +71,11 @@
  *   crop_pad > 0: 2 draws ecn_rng_next: x offset, then y offset, each
  *       r % (2 * crop_pad + 1); the window starts at offset - crop_pad;
  *   flip: 1 draw, flipped when ecn_rng_next(rng) >> 63 is 1;
+ *   colour (hue, saturation or exposure nonzero, 3-channel input): 3 draws
+ *       ecn_rng_uniform u1, u2, u3: the hue turns by (2 u1 - 1) * hue of a
+ *       full circle, saturation and value are scaled by s^(2 u2 - 1) and
+ *       e^(2 u3 - 1) (log-uniform in [1/s, s]; a factor of 0 is taken as 1),
+ *       then clamped to [0, 1] (Darknet's random_distort_image, in HSV);
  *   detection with more than one box: n - 1 draws of ecn_shuffle's kind to
  *       shuffle the box order (as Darknet's randomize_boxes does).
  * Boxes follow every geometric step, are clamped to the frame, and are
@@ -102,6 +107,9 @@ typedef struct ecn_augment {
     int flip;     /* random horizontal flip */
     int crop_pad; /* random crop: pad by this many pixels (zeros), crop back to size */
     float jitter; /* detection: Darknet-style random aspect/scale jitter, [0, 0.5); 0 = off */
+    float hue;        /* random hue turn, up to this share of the circle, [0, 0.5]; 0 = off */
+    float saturation; /* random saturation factor in [1/s, s], s >= 1; 0 or 1 = off */
+    float exposure;   /* random value (brightness) factor in [1/e, e], e >= 1; 0 or 1 = off */
 } ecn_augment;
 
 /* spec: "fashion-mnist" or a Darknet .data file; split 0 = train, 1 = valid/test.

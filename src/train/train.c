@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "core/error.h"
+#include "detect/map_net.h"
 #include "train/eval.h"
 #include "train/optimizer.h"
 
@@ -79,6 +80,17 @@ static int checkpoint(run *r, const char *path, ecn_err *err)
     return ecn_net_save_weights(r->net, path, err);
 }
 
+/* Classification: one float per class; detection: 5 per box, room for the
+ * most boxes an image of the set has. */
+static int truth_floats_of(const ecn_dataset *ds)
+{
+    if (!ecn_dataset_is_detection(ds)) return ds->classes;
+    int most = 1;
+    for (int i = 0; i < ds->n; i++)
+        if (ds->n_boxes[i] > most) most = ds->n_boxes[i];
+    return 5 * most;
+}
+
 static int setup(run *r, ecn_err *err)
 {
     const ecn_train_params *t = &r->net->train;
@@ -86,7 +98,7 @@ static int setup(run *r, ecn_err *err)
     if (r->mini > 4096) return ecn_fail(err, "mini-batch of %d images is too large (4096 at most)", r->mini);
     if (t->max_batches <= 0) return ecn_fail(err, "[net] max_batches must be set to train");
     if (r->ds->n <= 0) return ecn_fail(err, "the training set is empty");
-    r->truth_floats = r->ds->classes;
+    r->truth_floats = truth_floats_of(r->ds);
     r->perm = malloc((size_t)r->ds->n * sizeof *r->perm);
     r->x = malloc((size_t)r->mini * ecn_shape_size(r->net->input) * sizeof *r->x);
     r->truth = malloc((size_t)r->mini * r->truth_floats * sizeof *r->truth);
@@ -104,10 +116,27 @@ static void teardown(run *r)
     free(r->truth);
 }
 
+/* VOC mAP@0.5 of the network on the first `limit` images of a detection set. */
+static int valid_map50(ecn_net *net, const ecn_dataset *valid, int limit, double *map50, ecn_err *err)
+{
+    ecn_map_run_opts ro = {.thresh = .005f, .nms = .45f, .limit = limit};
+    ecn_map_opts mo = {.iou = .5f, .conf = .25f};
+    ecn_map_set ms = {0};
+    ecn_map_result mr = {0};
+    int rc = ecn_map_run(net, valid, &ro, &ms, NULL, NULL, err);
+    if (!rc) rc = ecn_map_evaluate(&ms, valid->classes, &mo, &mr, err);
+    *map50 = rc ? -1 : mr.map50;
+    ecn_map_result_free(&mr);
+    ecn_map_set_free(&ms);
+    return rc;
+}
+
 static int end_of_epoch(run *r, ecn_train_status *st, ecn_err *err)
 {
-    st->valid_top1 = -1;
-    if (r->o->valid) {
+    st->valid_top1 = st->valid_map50 = -1;
+    if (r->o->valid && ecn_dataset_is_detection(r->o->valid)) {
+        if (valid_map50(r->net, r->o->valid, r->o->valid_limit, &st->valid_map50, err)) return -1;
+    } else if (r->o->valid) {
         ecn_eval_result er;
         if (ecn_eval_classifier(r->net, r->o->valid, &er, NULL, NULL, err)) return -1;
         st->valid_top1 = er.top1;
@@ -127,7 +156,7 @@ int ecn_train(ecn_net *net, const ecn_dataset *ds, const ecn_train_opts *o, ecn_
     int per_update = r.mini * t->subdivisions;
     int iters_per_epoch = (ds->n + per_update - 1) / per_update;
     int save_every = o->save_every > 0 ? o->save_every : iters_per_epoch;
-    ecn_train_status st = {.max_iterations = t->max_batches, .avg_loss = -1, .valid_top1 = -1};
+    ecn_train_status st = {.max_iterations = t->max_batches, .avg_loss = -1, .valid_top1 = -1, .valid_map50 = -1};
     int start_iter = (int)(net->seen / (unsigned long long)per_update);
     double start = now();
     for (int it = start_iter; rc == 0 && it < t->max_batches; it++) {

@@ -9,6 +9,13 @@
  * a run resumed from a checkpoint (whose header holds `seen`, the images
  * trained on) continues exactly as the uninterrupted run would, except for
  * the momentum, which a .weights file does not hold (as in Darknet).
+ *
+ * Classification sets give one-hot truth (classes floats per image);
+ * detection sets give up to B boxes per image, 5 floats each (x, y, w, h,
+ * class, zero-padded), B the most boxes any image of the set has (a
+ * [yolo]/[region] head reads at most its max= of them).  After each epoch a
+ * classifier is measured by top-1 on the validation set, a detector by VOC
+ * mAP@0.5 (map_net.h) on its first valid_limit images.
  */
 #ifndef ECN_TRAIN_H
 #define ECN_TRAIN_H
@@ -25,6 +32,7 @@ typedef struct ecn_train_status {
     float lr;
     double images_per_s, elapsed_s, eta_s;
     double valid_top1;      /* after an epoch, when a validation set is given; else -1 */
+    double valid_map50;     /* the same for a detector: mAP@0.5; else -1 */
 } ecn_train_status;
 
 typedef void (*ecn_train_callback)(void *user, const ecn_train_status *st);
@@ -36,6 +44,7 @@ typedef struct ecn_train_opts {
     unsigned long long seed;
     const ecn_augment *aug;    /* NULL: none */
     const ecn_dataset *valid;  /* evaluated after each epoch when not NULL */
+    int valid_limit;           /* detection: only the first valid_limit images; 0: all */
     volatile sig_atomic_t *stop; /* becomes nonzero: save a checkpoint and return */
     ecn_train_callback on_iteration, on_epoch;
     void *user;
